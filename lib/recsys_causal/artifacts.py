@@ -1,0 +1,309 @@
+"""Artifacts with a contract: atomic files in a run directory, a manifest, and on-demand builders.
+
+A run directory `data/runs/<run>/` holds `processed/` (parquet row-level tables, CSV report
+tables), `writeup/figures/` and `writeup/tables/`, and `manifest.json`, which records for every
+artifact the parameters, data fingerprint and package version that made it. Chapters read their
+inputs with `RunStore.get(name)`: an artifact that is missing or was made with other parameters
+is rebuilt by the registered builder, the same lib function the upstream chapter uses.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import importlib
+import importlib.util
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from recsys_causal import __version__
+from recsys_causal.params import Params
+
+MANIFEST = "manifest.json"
+
+# Modules that register builders; each is imported lazily when a builder is needed.
+BUILDER_MODULES: tuple[str, ...] = (
+    "recsys_causal.longterm.build_panel",
+    "recsys_causal.longterm.build_estimates",
+    "recsys_causal.longterm.build_aipw",
+    "recsys_causal.interference.build_slates",
+    "recsys_causal.interference.build_effects",
+    "recsys_causal.interference.build_advanced",
+    "recsys_causal.validation.build_study",
+)
+
+
+class ArtifactError(RuntimeError):
+    """An artifact cannot be found, built or read."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Atomic writes
+# ----------------------------------------------------------------------------------------------
+def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        write(tmp_path)
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write text to `path` through a temp file + rename, so a crash never leaves half a file."""
+    return _atomic(Path(path), lambda p: p.write_text(text))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write bytes atomically."""
+    return _atomic(Path(path), lambda p: p.write_bytes(data))
+
+
+def write_frame(df: pd.DataFrame, path: Path) -> Path:
+    """Write a DataFrame atomically as parquet or CSV (by suffix), deterministically."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        return _atomic(path, lambda p: df.to_parquet(p, index=False, engine="pyarrow"))
+    if path.suffix == ".csv":
+        return _atomic(path, lambda p: df.to_csv(p, index=False, float_format="%.10g"))
+    raise ArtifactError(f"cannot write table '{path.name}': expected a .parquet or .csv name")
+
+
+def read_frame(path: Path) -> pd.DataFrame:
+    """Read a parquet or CSV artifact."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"artifact file '{path}' does not exist")
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------------------------
+# Builders
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Builder:
+    """A function that computes a group of artifacts from the run's parameters and upstream ones."""
+
+    outputs: tuple[str, ...]
+    section: str
+    func: Callable[[RunStore], dict[str, pd.DataFrame]]
+    keys: tuple[str, ...] | None  # section keys the outputs depend on (None = the whole section)
+    upstream: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.func.__module__}.{self.func.__qualname__}"
+
+
+_BUILDERS: dict[str, Builder] = {}
+
+
+def builder(
+    outputs: Iterable[str],
+    section: str,
+    keys: Iterable[str] | None = None,
+    upstream: Iterable[str] = (),
+) -> Callable[[Callable[[RunStore], dict[str, pd.DataFrame]]], Callable[[RunStore], dict[str, pd.DataFrame]]]:
+    """Register `func(store) -> {artifact name: DataFrame}` as the builder of `outputs`.
+
+    `keys` lists the section parameters the outputs depend on; `upstream` lists artifacts it
+    reads (their own parameters are folded into freshness automatically).
+    """
+
+    def deco(func: Callable[[RunStore], dict[str, pd.DataFrame]]) -> Callable[[RunStore], dict[str, pd.DataFrame]]:
+        b = Builder(tuple(outputs), section, func, tuple(keys) if keys is not None else None, tuple(upstream))
+        for name in b.outputs:
+            _BUILDERS[name] = b
+        return func
+
+    return deco
+
+
+def _load_builder_modules() -> None:
+    for mod in BUILDER_MODULES:
+        if importlib.util.find_spec(mod) is not None:
+            importlib.import_module(mod)
+
+
+def get_builder(name: str) -> Builder:
+    """The builder registered for artifact `name`."""
+    if name not in _BUILDERS:
+        _load_builder_modules()
+    if name not in _BUILDERS:
+        raise ArtifactError(f"no builder is registered for artifact '{name}'")
+    return _BUILDERS[name]
+
+
+# ----------------------------------------------------------------------------------------------
+# The run store
+# ----------------------------------------------------------------------------------------------
+class RunStore:
+    """One run directory: typed paths, atomic writes, the manifest and dependency-aware reads."""
+
+    def __init__(self, run_dir: Path, params: Params, data_fingerprints: dict[str, str] | None = None):
+        self.run_dir = Path(run_dir)
+        self.params = params
+        self.processed_dir = self.run_dir / "processed"
+        self.figures_dir = self.run_dir / "writeup" / "figures"
+        self.tables_dir = self.run_dir / "writeup" / "tables"
+        self._fingerprints: dict[str, str] = dict(data_fingerprints or {})
+        self._memo: dict[str, pd.DataFrame] = {}
+        for d in (self.processed_dir, self.figures_dir, self.tables_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+    # -- paths and manifest --------------------------------------------------------------------
+    def path(self, name: str) -> Path:
+        """Where artifact `name` lives (tables under processed/)."""
+        return self.processed_dir / name
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.run_dir / MANIFEST
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest as a dict (empty skeleton when the run is new)."""
+        if self.manifest_path.is_file():
+            try:
+                return json.loads(self.manifest_path.read_text())
+            except json.JSONDecodeError as exc:
+                raise ArtifactError(f"manifest '{self.manifest_path}' is not valid JSON: {exc}") from None
+        return {"artifacts": {}, "figures": {}}
+
+    def _update_manifest(self, section: str, entries: dict[str, dict[str, Any]]) -> None:
+        m = self.manifest()
+        m.setdefault(section, {}).update(entries)
+        atomic_write_text(self.manifest_path, json.dumps(m, indent=2, sort_keys=True))
+
+    def data_fingerprint(self, section: str) -> str:
+        """Fingerprint of the data source behind a track (files for real data, parameters for simulated)."""
+        if section not in self._fingerprints:
+            from recsys_causal.data.fingerprint import source_fingerprint
+
+            self._fingerprints[section] = source_fingerprint(self.params, section)
+        return self._fingerprints[section]
+
+    def is_simulated(self, section: str) -> bool:
+        """True when the track's data comes from the simulator (empty data_path)."""
+        sec = self.params.section(section)
+        return not getattr(sec, "data_path", "")
+
+    # -- freshness --------------------------------------------------------------------------
+    def expected_key(self, name: str) -> str:
+        """Freshness key of artifact `name`: its parameters, its data and its upstream keys."""
+        b = get_builder(name)
+        parts = [
+            b.name,
+            self.params.digest(b.section, list(b.keys) if b.keys is not None else None),
+            self.data_fingerprint(b.section),
+            *(self.expected_key(u) for u in b.upstream),
+        ]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+    def is_fresh(self, name: str) -> bool:
+        """True when `name` exists and was made with the current parameters and data."""
+        entry = self.manifest().get("artifacts", {}).get(name)
+        return bool(entry) and self.path(name).is_file() and entry.get("key") == self.expected_key(name)
+
+    # -- reading and building -------------------------------------------------------------------
+    def get(self, name: str) -> pd.DataFrame:
+        """Return artifact `name`, building it (and what it needs) when missing or stale."""
+        if name in self._memo:
+            return self._memo[name]
+        if not self.is_fresh(name):
+            self.build(name)
+        df = read_frame(self.path(name))
+        self._memo[name] = df
+        return df
+
+    def build(self, name: str) -> dict[str, pd.DataFrame]:
+        """Run the builder of `name` and write all of its outputs atomically, then the manifest."""
+        b = get_builder(name)
+        results = b.func(self)
+        missing = [o for o in b.outputs if o not in results]
+        if missing:
+            raise ArtifactError(f"builder {b.name} did not return {missing}")
+        self.put_many(results, section=b.section, key_of=self.expected_key, builder_name=b.name)
+        return results
+
+    def put_many(
+        self,
+        tables: dict[str, pd.DataFrame],
+        section: str,
+        key_of: Callable[[str], str] | None = None,
+        builder_name: str = "",
+    ) -> None:
+        """Write several tables, then record them in the manifest in one update."""
+        entries: dict[str, dict[str, Any]] = {}
+        now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+        for name, df in tables.items():
+            path = write_frame(df, self.path(name))
+            self._memo[name] = read_frame(path) if name.endswith(".csv") else df
+            entries[name] = {
+                "path": str(path.relative_to(self.run_dir)),
+                "rows": int(len(df)),
+                "columns": [str(c) for c in df.columns],
+                "key": key_of(name) if key_of else "",
+                "builder": builder_name,
+                "section": section,
+                "seed": self.params.seed,
+                "parameters": self.params.section(section).model_dump(mode="json"),
+                "data_fingerprint": self.data_fingerprint(section),
+                "simulated": self.is_simulated(section),
+                "package_version": __version__,
+                "sha256": file_sha256(path),
+                "written_at": now,
+            }
+        self._update_manifest("artifacts", entries)
+
+    # -- report outputs ------------------------------------------------------------------------
+    def save_table(self, df: pd.DataFrame, name: str, section: str) -> Path:
+        """Write a small report table to writeup/tables/<name>.csv and record it."""
+        fname = name if name.endswith(".csv") else f"{name}.csv"
+        path = write_frame(df, self.tables_dir / fname)
+        self._update_manifest(
+            "tables",
+            {fname: {"path": str(path.relative_to(self.run_dir)), "section": section,
+                     "parameters": self.params.section(section).model_dump(mode="json"),
+                     "seed": self.params.seed, "package_version": __version__}},
+        )
+        return path
+
+    def save_figure(self, fig: Any, name: str, section: str, formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
+        """Save a matplotlib figure under writeup/figures/ as PNG and SVG, atomically."""
+        paths = []
+        for fmt in formats:
+            target = self.figures_dir / f"{name}.{fmt}"
+            kwargs: dict[str, Any] = {"dpi": 160, "bbox_inches": "tight"}
+            if fmt == "svg":
+                kwargs["metadata"] = {"Date": None}
+            elif fmt == "png":
+                kwargs["metadata"] = {"Software": None}
+            paths.append(_atomic(target, lambda p, f=fmt, k=kwargs: fig.savefig(p, format=f, **k)))
+        self._update_manifest(
+            "figures",
+            {name: {"files": [str(p.relative_to(self.run_dir)) for p in paths], "section": section}},
+        )
+        return paths

@@ -1,0 +1,112 @@
+"""The notebook-facing entry point: validated parameters plus the run's artifact store.
+
+Every chapter notebook starts with a papermill `parameters` cell, then calls
+`open_chapter("<chapter id>", globals())`. Values are resolved in this order: the code defaults,
+then a profile file (`params_file`, else $RECSYS_CAUSAL_PARAMS), then every notebook value that
+differs from the code default (papermill's `-p` injections), all validated together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from recsys_causal.artifacts import RunStore
+from recsys_causal.chapters import Chapter, get_chapter
+from recsys_causal.params import (
+    SECTIONS,
+    Params,
+    build_params,
+    env_params_file,
+    read_yaml,
+)
+from recsys_causal.paths import project_root, resolve, runs_dir
+
+DEFAULT_RUN_NAME = "default"
+
+
+@dataclass
+class ChapterContext:
+    """What a chapter needs: its definition, the run's parameters and the artifact store."""
+
+    chapter: Chapter
+    params: Params
+    store: RunStore
+    run_name: str
+
+    @property
+    def section(self) -> Any:
+        """The chapter's parameter section (e.g. `LongtermParams`)."""
+        return self.params.section(self.chapter.section)
+
+    @property
+    def simulated(self) -> bool:
+        """True when this track runs on simulator data rather than a real dataset."""
+        return self.store.is_simulated(self.chapter.section)
+
+    def get(self, name: str) -> pd.DataFrame:
+        """Read an artifact, building it (and its upstream) when missing or stale."""
+        return self.store.get(name)
+
+    def save_figure(self, fig: Any, name: str) -> list[Path]:
+        """Save a figure to the run's writeup/figures/ (PNG + SVG)."""
+        return self.store.save_figure(fig, name, section=self.chapter.section)
+
+    def save_table(self, df: pd.DataFrame, name: str) -> Path:
+        """Save a report table to the run's writeup/tables/."""
+        return self.store.save_table(df, name, section=self.chapter.section)
+
+    def data_label(self) -> str:
+        """A sentence saying which data this chapter ran on (never mistake simulated for real)."""
+        sec = self.chapter.section
+        if sec == "validation":
+            return "This chapter runs on simulated data by design."
+        data_path = getattr(self.section, "data_path", "")
+        if data_path:
+            return f"This run uses the real dataset in `{data_path}`."
+        name = "KuaiRec" if sec == "longterm" else "MovieLens"
+        return (
+            f"**This run uses simulated data** written in the {name} file format by the project's "
+            f"simulator (seed {self.params.seed}); its numbers are not findings about {name}."
+        )
+
+
+def resolve_params(chapter: Chapter, values: dict[str, Any]) -> tuple[Params, str]:
+    """Merge defaults, profile file and notebook values for `chapter`; return params and run name."""
+    params_file = str(values.get("params_file", "") or "") or env_params_file()
+    base: dict[str, Any] = read_yaml(resolve(params_file)) if params_file else {}
+    section = chapter.section
+    defaults = SECTIONS[section]().model_dump(mode="json")
+    sec_values = dict(base.get(section, {}) or {})
+    for key, default in defaults.items():
+        if key in values and _differs(values[key], default):
+            sec_values[key] = values[key]
+    data = dict(base)
+    data[section] = sec_values
+    if "seed" in values and _differs(values["seed"], Params.model_fields["seed"].default):
+        data["seed"] = values["seed"]
+    params = build_params(data, origin=f"chapter {chapter.id}")
+    run_name = str(values.get("run_name") or DEFAULT_RUN_NAME)
+    return params, run_name
+
+
+def _differs(value: Any, default: Any) -> bool:
+    if isinstance(value, int | float) and isinstance(default, int | float) and not isinstance(value, bool):
+        return float(value) != float(default)
+    return value != default
+
+
+def open_chapter(chapter_id: str, values: dict[str, Any]) -> ChapterContext:
+    """Validate the notebook's parameters and open the run directory for chapter `chapter_id`."""
+    chapter = get_chapter(chapter_id)
+    params, run_name = resolve_params(chapter, values)
+    root = project_root()
+    run_dir = runs_dir(root) / run_name
+    store = RunStore(run_dir, params)
+    from recsys_causal.style import apply_style
+
+    apply_style()
+    return ChapterContext(chapter=chapter, params=params, store=store, run_name=run_name)
