@@ -7,6 +7,7 @@ before anything runs, with a one-line message naming the key and the expected fo
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import json
 import os
@@ -93,11 +94,11 @@ class LongtermParams(_Section):
             raise ValueError("expected a share in [0, 1] or 'median'")
         return v
 
-    @field_validator("sim_start_date")
+    @field_validator("sim_start_date", mode="before")
     @classmethod
-    def _iso_date(cls, v: str) -> str:
-        import datetime as _dt
-
+    def _iso_date(cls, v: Any) -> str:
+        if isinstance(v, _dt.date):  # an unquoted date in YAML
+            return v.isoformat()
         try:
             _dt.date.fromisoformat(v)
         except ValueError as exc:
@@ -231,7 +232,7 @@ def _format_validation_error(exc: ValidationError, origin: str) -> str:
     expected = _expected_form(first["loc"])
     if isinstance(msg, str) and msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
-    extra = f" (expected {expected})" if expected and expected not in msg else ""
+    extra = f" (expected {expected})" if expected and expected not in msg and not msg.startswith("expected") else ""
     return f"{origin}: parameter '{loc}' = {value!r} is invalid: {msg}{extra}"
 
 
@@ -243,14 +244,30 @@ def _expected_form(loc: tuple[Any, ...]) -> str:
             field = Params.model_fields[str(loc[0])]
     except KeyError:
         return ""
-    ann = field.annotation
-    text = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
-    bits = [text]
+    bits = [type_text(field.annotation)]
     for meta in field.metadata:
         for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
             if getattr(meta, attr, None) is not None:
                 bits.append(f"{sym} {getattr(meta, attr)}")
     return " ".join(bits)
+
+
+def type_text(ann: Any) -> str:
+    """Readable form of a field's type: 'float', "one of 'a', 'b'", "float or 'median'"."""
+    import typing
+
+    origin = typing.get_origin(ann)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(ann))
+    if origin is not None:
+        parts = []
+        for a in typing.get_args(ann):
+            if typing.get_origin(a) is typing.Literal:
+                parts.extend(repr(x) for x in typing.get_args(a))
+            else:
+                parts.append(type_text(a))
+        return " or ".join(parts)
+    return getattr(ann, "__name__", str(ann))
 
 
 def build_params(data: dict[str, Any] | None = None, origin: str = "parameters") -> Params:
@@ -285,8 +302,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise ParamsError(f"override '{text}' has an empty key")
     try:
         value = yaml.safe_load(raw) if raw.strip() != "" else ""
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):
         value = raw
+    if isinstance(value, _dt.date):  # YAML reads 2020-07-05 as a date; parameters keep ISO text
+        value = raw.strip()
     if value is None:
         value = ""
     return path, value
@@ -315,10 +334,10 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 def load_params(path: str | Path | None = None, overrides: list[str] | None = None) -> Params:
     """Load defaults, then a YAML profile (if given), then `--set` overrides; validate once."""
     data = read_yaml(path) if path else {}
-    origin = str(path) if path else "parameters"
+    origin = Path(path).name if path else "parameters"
     if overrides:
         data = apply_overrides(data, overrides)
-        origin = "--set" if not path else f"{path} + --set"
+        origin = "--set" if not path else f"{Path(path).name} + --set"
     return build_params(data, origin=origin)
 
 

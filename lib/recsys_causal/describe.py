@@ -1,0 +1,118 @@
+"""Numbers into words: one interpretation sentence per result, and tables rounded for display.
+
+Chapters never type a number by hand; they call these helpers on the computed values, so the
+sentence changes when the data do.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+
+def format_number(x: float | int | None, digits: int = 3) -> str:
+    """A readable number: thousands separators for large values, `digits` significant otherwise."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    x = float(x)
+    if x == 0:
+        return "0"
+    mag = abs(x)
+    if mag >= 1000:
+        return f"{x:,.0f}"
+    decimals = max(0, digits - 1 - int(math.floor(math.log10(mag))))
+    return f"{x:,.{min(decimals, 6)}f}"
+
+
+def _with_unit(text: str, unit: str) -> str:
+    return f"{text} {unit}".rstrip() if unit else text
+
+
+def covers(lo: float, hi: float, value: float) -> bool:
+    """True when `value` lies inside [lo, hi]."""
+    return bool(lo <= value <= hi)
+
+
+def describe_interval(
+    estimate: float,
+    lo: float,
+    hi: float,
+    truth: float | None = None,
+    unit: str = "",
+    label: str = "The estimate",
+    null: float | None = 0.0,
+    level: float = 0.95,
+    digits: int = 3,
+) -> str:
+    """One sentence: estimate and interval, whether it excludes `null`, whether it covers `truth`.
+
+    >>> describe_interval(2.0, -1.0, 5.0, truth=3.0)
+    'The estimate is 2.00 (95% CI -1.00 to 5.00); the interval includes 0, so the data do not rule out no effect; it covers the simulation truth 3.00.'
+    """
+    f = lambda v: _with_unit(format_number(v, digits), unit)  # noqa: E731
+    text = f"{label} is {f(estimate)} ({int(round(100 * level))}% CI {format_number(lo, digits)} to {f(hi)})"
+    if null is not None:
+        if covers(lo, hi, null):
+            text += f"; the interval includes {format_number(null)}, so the data do not rule out no effect"
+        else:
+            side = "above" if lo > null else "below"
+            text += f"; the whole interval lies {side} {format_number(null)}"
+    if truth is not None and not (isinstance(truth, float) and math.isnan(truth)):
+        if covers(lo, hi, truth):
+            text += f"; it covers the simulation truth {f(truth)}"
+        else:
+            text += f"; it does **not** cover the simulation truth {f(truth)}"
+    return text + "."
+
+
+def describe_share(share: float, what: str, digits: int = 1) -> str:
+    """'12.3% of rows <what>.'"""
+    return f"{100 * share:.{digits}f}% of rows {what}."
+
+
+def describe_estimates(table: pd.DataFrame, truth: float | None = None, unit: str = "",
+                       label_cols: Sequence[str] = ("method", "model"), null: float | None = 0.0) -> str:
+    """One sentence per row with an interval (rows without one, e.g. the oracle, are skipped)."""
+    parts = []
+    for _, r in table.iterrows():
+        if pd.isna(r.get("ci_95_lower")) or pd.isna(r.get("ci_95_upper")):
+            continue
+        label = " / ".join(str(r[c]) for c in label_cols if c in r and pd.notna(r[c]))
+        parts.append(describe_interval(r["estimate"], r["ci_95_lower"], r["ci_95_upper"], truth=truth,
+                                       unit=unit, label=f"**{label}**", null=null))
+    return " ".join(parts)
+
+
+def describe_coverage(table: pd.DataFrame, truth: float | None) -> str:
+    """How many of the table's intervals cover the truth (empty string without a truth)."""
+    if truth is None:
+        return ""
+    t = table.dropna(subset=["ci_95_lower", "ci_95_upper"])
+    ok = [(r.ci_95_lower <= truth <= r.ci_95_upper) for r in t.itertuples(index=False)]
+    return (f"{sum(ok)} of {len(ok)} intervals cover the simulation truth {format_number(truth)}"
+            + ("." if all(ok) else f"; the ones that miss are: "
+               + ", ".join(f"{r.method} ({r.model})" for r, k in zip(t.itertuples(index=False), ok, strict=True) if not k)
+               + "."))
+
+
+def format_table(df: pd.DataFrame, digits: int = 3, max_rows: int | None = 60) -> pd.DataFrame:
+    """Copy of `df` for display: floats rounded to `digits` significant digits (large ones to
+    integers), booleans as yes/no, at most `max_rows` rows."""
+    out = df.copy() if max_rows is None else df.head(max_rows).copy()
+    for c in out.columns:
+        s = out[c]
+        if pd.api.types.is_bool_dtype(s):
+            out[c] = s.map({True: "yes", False: "no"})
+        elif pd.api.types.is_float_dtype(s):
+            out[c] = [format_number(v, digits) if pd.notna(v) else "" for v in s.to_numpy()]
+        elif pd.api.types.is_datetime64_any_dtype(s):
+            out[c] = s.dt.strftime("%Y-%m-%d")
+    return out.reset_index(drop=True)
+
+
+def relative_change(value: float, reference: float) -> float:
+    """value / reference - 1 (NaN when the reference is 0)."""
+    return float(value / reference - 1.0) if reference else float(np.nan)

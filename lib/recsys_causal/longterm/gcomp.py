@@ -1,0 +1,166 @@
+"""G-computation: outcome models with treatment as a feature, predicted under both arms.
+
+m(a, X) = E[Y | A = a, X] is fitted out of fold (GroupKFold by user) by a ridge regression
+(standardized numerics, one-hot day of week, treatment as a feature) and by a LightGBM
+regressor on the same inputs. For every row the fold model predicts y1 = m(1, X) and
+y0 = m(0, X); the ATE is mean(y1 - y0). Inference is a user-cluster bootstrap of that mean with
+the predictions held fixed (it ignores the outcome models' own estimation error; chapter 05's
+refit bootstrap measures what that costs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import Ridge
+from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+from sklearn.pipeline import Pipeline
+
+from recsys_causal.bootstrap import cluster_bootstrap_mean
+from recsys_causal.inference import user_bootstrap_counts
+from recsys_causal.longterm.msm import MSM_METHOD, ORACLE_METHOD
+from recsys_causal.longterm.propensity import (
+    CATEGORICAL_COVARIATES,
+    GROUP,
+    NUMERIC_COVARIATES,
+    OUTCOME,
+    TREATMENT,
+    check_pre_treatment,
+    cross_fit_predict,
+    lgbm_kwargs,
+    make_preprocessor,
+    split_params,
+)
+
+OUTCOME_MODELS: tuple[str, ...] = ("linear_ridge", "lightgbm")
+GCOMP_METHOD = "G-computation"
+COMPARISON_COLUMNS: tuple[str, ...] = (
+    "method", "model", "estimate", "ci_95_lower", "ci_95_upper", "source",
+    "relative_lift_vs_msm_control_mean",
+)
+COUNTERFACTUAL_COLUMNS: tuple[str, ...] = (
+    "user_id", "event_date", "model", "treatment", "outcome", "pred_observed", "pred_y1",
+    "pred_y0", "cate_hat", "residual",
+)
+
+
+def outcome_feature_names() -> list[str]:
+    """Inputs of every outcome model: pre-treatment covariates plus the treatment indicator."""
+    return check_pre_treatment([*NUMERIC_COVARIATES, *CATEGORICAL_COVARIATES, TREATMENT],
+                               allowed_extra=(TREATMENT,))
+
+
+def make_outcome_model(model: str, params: Any, seed: int | None = None) -> Pipeline:
+    """Unfitted outcome pipeline: 'linear_ridge' or 'lightgbm' (treatment passed through)."""
+    lt, seed = split_params(params, seed)
+    if model == "linear_ridge":
+        return Pipeline([
+            ("prep", make_preprocessor(NUMERIC_COVARIATES, CATEGORICAL_COVARIATES, scale=True,
+                                       passthrough=(TREATMENT,))),
+            ("model", Ridge(alpha=lt.ridge_alpha)),
+        ])
+    if model == "lightgbm":
+        from lightgbm import LGBMRegressor
+
+        return Pipeline([
+            ("prep", make_preprocessor(NUMERIC_COVARIATES, CATEGORICAL_COVARIATES, scale=False,
+                                       passthrough=(TREATMENT,))),
+            ("model", LGBMRegressor(**lgbm_kwargs(lt, seed))),
+        ])
+    raise ValueError(f"unknown outcome model '{model}'; expected one of {OUTCOME_MODELS}")
+
+
+def fit_outcome_oof(
+    panel: pd.DataFrame, model: str, params: Any, seed: int | None = None
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Out-of-fold predictions (pred_y1, pred_y0) for every row, and per-fold RMSE/MAE/R².
+
+    `params` is the run's `Params` (or `LongtermParams` with `seed`); uses n_folds, ridge_alpha
+    and lgbm_*. Fold metrics score the prediction at the observed treatment on held-out users.
+    """
+    lt, seed = split_params(params, seed)
+    X = panel[outcome_feature_names()].copy()
+    X[TREATMENT] = X[TREATMENT].astype(float)
+    y = panel[OUTCOME].to_numpy(dtype=float)
+    groups = panel[GROUP].to_numpy()
+    est = make_outcome_model(model, lt, seed)
+    cf = cross_fit_predict(est, X, y, groups, lt.n_folds, method="predict",
+                           counterfactual_X=(X.assign(**{TREATMENT: 1.0}), X.assign(**{TREATMENT: 0.0})))
+    rows = []
+    for k in range(lt.n_folds):
+        m = cf.fold == k
+        rows.append({
+            "model": model, "fold": k, "n_rows": int(m.sum()), "n_users": int(len(np.unique(groups[m]))),
+            "rmse": float(np.sqrt(mean_squared_error(y[m], cf.oof[m]))),
+            "mae": float(mean_absolute_error(y[m], cf.oof[m])),
+            "r2": float(r2_score(y[m], cf.oof[m])),
+        })
+    return cf.extra[0], cf.extra[1], pd.DataFrame(rows)
+
+
+def counterfactual_table(panel: pd.DataFrame, predictions: dict[str, tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    """One row per user-day per model: observed, predicted y1 / y0, cate_hat and residual."""
+    a = panel[TREATMENT].to_numpy(dtype=int)
+    y = panel[OUTCOME].to_numpy(dtype=float)
+    frames = []
+    for model, (y1, y0) in predictions.items():
+        obs = np.where(a == 1, y1, y0)
+        frames.append(pd.DataFrame({
+            "user_id": panel[GROUP].to_numpy(), "event_date": panel["event_date"].to_numpy(),
+            "model": model, "treatment": a, "outcome": y, "pred_observed": obs,
+            "pred_y1": y1, "pred_y0": y0, "cate_hat": y1 - y0, "residual": y - obs,
+        }))
+    return pd.concat(frames, ignore_index=True)[list(COUNTERFACTUAL_COLUMNS)]
+
+
+def gcomp_estimates(
+    counterfactuals: pd.DataFrame, n_bootstrap: int, seed: int, truth: float | None = None,
+    counts: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """ATE = mean(y1 - y0) per model with the user-cluster bootstrap (predictions held fixed)."""
+    rows = []
+    for model, g in counterfactuals.groupby("model", sort=False):
+        users = g[GROUP].to_numpy()
+        c = counts if counts is not None else user_bootstrap_counts(users, n_bootstrap, seed)
+        boot = cluster_bootstrap_mean(g[["cate_hat", "pred_y1", "pred_y0"]].to_numpy(float), users, counts=c)
+        rows.append({
+            "method": GCOMP_METHOD, "model": model, "estimate": float(boot.estimate[0]),
+            "se_bootstrap": float(boot.se[0]), "ci_95_lower": float(boot.ci_lower[0]),
+            "ci_95_upper": float(boot.ci_upper[0]), "mean_pred_y1": float(boot.estimate[1]),
+            "mean_pred_y0": float(boot.estimate[2]), "n_rows": len(g), "n_users": int(c.shape[1]),
+            "bootstrap_reps": int(c.shape[0]),
+        })
+    out = pd.DataFrame(rows)
+    if truth is not None:
+        out["covers_truth"] = (out["ci_95_lower"] <= truth) & (truth <= out["ci_95_upper"])
+    return out
+
+
+def estimator_comparison(msm: pd.DataFrame, gcomp: pd.DataFrame, truth: float | None = None) -> pd.DataFrame:
+    """The MSM row, one g-computation row per model and (on simulated data) the oracle row."""
+    m = msm[msm["method"].eq(MSM_METHOD)].iloc[0]
+    denom = float(m["weighted_control_mean"])
+    rows = [{"method": MSM_METHOD, "model": m["model"], "estimate": m["estimate"],
+             "ci_95_lower": m["ci_95_lower"], "ci_95_upper": m["ci_95_upper"],
+             "source": "chapter 03: user-cluster bootstrap, weights held fixed"}]
+    for r in gcomp.sort_values("model").itertuples(index=False):
+        rows.append({"method": GCOMP_METHOD, "model": r.model, "estimate": r.estimate,
+                     "ci_95_lower": r.ci_95_lower, "ci_95_upper": r.ci_95_upper,
+                     "source": "chapter 04: user-cluster bootstrap, predictions held fixed"})
+    if truth is not None:
+        rows.append({"method": ORACLE_METHOD, "model": "simulator", "estimate": truth,
+                     "ci_95_lower": np.nan, "ci_95_upper": np.nan,
+                     "source": "simulator oracle: mean of y1 - y0 over panel user-days"})
+    out = pd.DataFrame(rows)
+    out["relative_lift_vs_msm_control_mean"] = out["estimate"].astype(float) / denom
+    return out[list(COMPARISON_COLUMNS)]
+
+
+def fold_metrics_summary(fold_metrics: pd.DataFrame) -> pd.DataFrame:
+    """Mean and SD across folds of RMSE, MAE and R², per model."""
+    g = fold_metrics.groupby("model", sort=True)
+    out = g[["rmse", "mae", "r2"]].agg(["mean", "std"])
+    out.columns = [f"{a}_{b}" for a, b in out.columns]
+    return out.reset_index()

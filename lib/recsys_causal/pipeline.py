@@ -1,0 +1,211 @@
+"""Run the chapters in order with papermill, then render the book.
+
+Each chapter notebook is executed with its parameters injected into
+`<run_dir>/executed/<track>/<notebook>`; a failing chapter stops the run with its name, the
+exception and the path of the executed notebook that holds the traceback. Artifacts of earlier
+chapters are untouched (every artifact write is atomic).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from recsys_causal import __version__
+from recsys_causal.artifacts import atomic_write_text
+from recsys_causal.chapters import Chapter
+from recsys_causal.data.errors import DataError
+from recsys_causal.params import Params, dump_yaml
+from recsys_causal.paths import resolve, runs_dir
+
+TRACKED_PACKAGES = (
+    "numpy", "pandas", "pyarrow", "scikit-learn", "lightgbm", "xgboost", "statsmodels",
+    "matplotlib", "seaborn", "papermill", "nbconvert", "pydantic", "duckdb", "scipy",
+)
+
+
+class ChapterFailed(RuntimeError):
+    """A chapter notebook raised; carries the chapter and the executed notebook path."""
+
+    def __init__(self, chapter: Chapter, executed: Path, detail: str):
+        super().__init__(f"chapter {chapter.id} ({chapter.title}) failed: {detail}")
+        self.chapter = chapter
+        self.executed = executed
+        self.detail = detail
+
+
+@dataclass
+class ChapterRun:
+    chapter: Chapter
+    status: str
+    seconds: float
+    executed: Path
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    chapters: list[ChapterRun] = field(default_factory=list)
+    book: Any = None
+
+
+def preflight(params: Params, sections: Sequence[str]) -> None:
+    """Check the data sources of the tracks about to run (folders exist, headers have the columns).
+
+    Runs before any chapter so a wrong path or a file lacking a column fails in a second.
+    """
+    for section in sections:
+        sec = params.section(section)
+        data_path = getattr(sec, "data_path", "")
+        if not data_path:
+            continue
+        folder = resolve(data_path)
+        if not folder.exists():
+            raise DataError(f"{section}.data_path '{data_path}' does not exist (expected a dataset folder)")
+        if not folder.is_dir():
+            raise DataError(f"{section}.data_path '{data_path}' is not a folder (expected a dataset folder)")
+        if section == "longterm":
+            from recsys_causal.data.kuairec import validate_folder as validate_kuairec
+
+            validate_kuairec(folder, sec.matrix)
+        elif section == "interference":
+            from recsys_causal.data.movielens import validate_folder as validate_movielens
+
+            validate_movielens(folder, sec.layout)
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that shape the numbers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "recsys-causal": __version__}
+    for name in TRACKED_PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def git_commit(root: Path) -> str:
+    """The checked-out commit (with '-dirty' when the tree has changes), or 'unknown'."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def injected_parameters(chapter: Chapter, params: Params, run_name: str, params_file: Path) -> dict[str, Any]:
+    """The values papermill writes into the chapter's parameters cell."""
+    values: dict[str, Any] = {"seed": params.seed, "run_name": run_name, "params_file": str(params_file)}
+    values.update(params.section(chapter.section).model_dump(mode="json"))
+    return values
+
+
+def write_run_info(run_dir: Path, params: Params, root: Path, argv: Sequence[str] | None) -> None:
+    """Record the resolved parameters and the provenance of the run in the run directory."""
+    dump_yaml(params, run_dir / "params.yaml")
+    info = {
+        "run_name": run_dir.name,
+        "started_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "git_commit": git_commit(root),
+        "command": " ".join(argv) if argv else "",
+        "package_versions": package_versions(),
+        "platform": platform.platform(),
+        "data_sources": {
+            s: (getattr(params.section(s), "data_path", "") or "simulator") for s in ("longterm", "interference")
+        },
+    }
+    atomic_write_text(run_dir / "run_info.json", json.dumps(info, indent=2))
+
+
+def execute_chapter(chapter: Chapter, params: Params, run_name: str, run_dir: Path, root: Path) -> Path:
+    """Execute one chapter notebook with papermill; raise ChapterFailed with the traceback's home."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    executed = run_dir / "executed" / chapter.executed_name
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    parameters = injected_parameters(chapter, params, run_name, run_dir / "params.yaml")
+    env_backup = os.environ.get("RECSYS_CAUSAL_PARAMS")
+    os.environ.pop("RECSYS_CAUSAL_PARAMS", None)
+    try:
+        pm.execute_notebook(
+            str(root / chapter.notebook),
+            str(executed),
+            parameters=parameters,
+            cwd=str(root),
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+            report_mode=False,
+        )
+    except PapermillExecutionError as exc:
+        raise ChapterFailed(chapter, executed, f"{exc.ename}: {exc.evalue}") from None
+    except Exception as exc:  # kernel died, notebook unreadable, ...
+        raise ChapterFailed(chapter, executed, f"{type(exc).__name__}: {exc}") from None
+    finally:
+        if env_backup is not None:
+            os.environ["RECSYS_CAUSAL_PARAMS"] = env_backup
+    return executed
+
+
+def run_pipeline(
+    params: Params,
+    chapters: Sequence[Chapter],
+    root: Path,
+    run_name: str = "default",
+    render: bool = True,
+    renderer: str = "auto",
+    argv: Sequence[str] | None = None,
+    out: TextIO = sys.stdout,
+) -> RunResult:
+    """Execute `chapters` in order on `params` into data/runs/<run_name>/, then render the book."""
+    from tqdm import tqdm
+
+    preflight(params, sorted({c.section for c in chapters if c.section != "validation"}))
+    run_dir = runs_dir(root) / run_name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_run_info(run_dir, params, root, argv)
+    result = RunResult(run_dir=run_dir)
+    width = max((len(c.id) for c in chapters), default=10)
+    bar = tqdm(total=len(chapters), desc="chapters", unit="ch", file=out, leave=True,
+               disable=not getattr(out, "isatty", lambda: False)())
+    try:
+        for i, ch in enumerate(chapters, 1):
+            prefix = f"[{i:>2}/{len(chapters)}] {ch.id:<{width}}  {ch.title}"
+            bar.set_postfix_str(ch.id)
+            t0 = time.perf_counter()
+            try:
+                executed = execute_chapter(ch, params, run_name, run_dir, root)
+            except ChapterFailed as exc:
+                secs = time.perf_counter() - t0
+                bar.close()
+                print(f"{prefix} ... FAILED after {secs:.1f} s", file=out, flush=True)
+                result.chapters.append(ChapterRun(ch, "failed", secs, exc.executed))
+                raise
+            secs = time.perf_counter() - t0
+            result.chapters.append(ChapterRun(ch, "ok", secs, executed))
+            bar.clear()
+            print(f"{prefix} ... ok ({secs:.1f} s)", file=out, flush=True)
+            bar.update(1)
+    finally:
+        bar.close()
+    if render:
+        from recsys_causal.render import render_book
+
+        t0 = time.perf_counter()
+        result.book = render_book(run_dir, root, renderer=renderer)
+        print(f"rendered the book with {result.book.renderer} in {time.perf_counter() - t0:.1f} s", file=out)
+    return result

@@ -1,0 +1,183 @@
+"""The artifact store: atomic writes, the manifest, freshness and on-demand builders."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys_causal import artifacts
+from recsys_causal.artifacts import ArtifactError, RunStore, atomic_write_text, builder, write_frame
+from recsys_causal.params import build_params
+
+CALLS: list[str] = []
+
+
+@builder(outputs=("toy_upstream.parquet",), section="longterm", keys=("high_watch_threshold",))
+def _build_upstream(store: RunStore) -> dict[str, pd.DataFrame]:
+    CALLS.append("upstream")
+    t = store.params.longterm.high_watch_threshold
+    return {"toy_upstream.parquet": pd.DataFrame({"x": np.arange(5), "t": t})}
+
+
+@builder(outputs=("toy_a.csv", "toy_b.parquet"), section="longterm", keys=("n_bootstrap",),
+         upstream=("toy_upstream.parquet",))
+def _build_downstream(store: RunStore) -> dict[str, pd.DataFrame]:
+    CALLS.append("downstream")
+    up = store.get("toy_upstream.parquet")
+    return {
+        "toy_a.csv": pd.DataFrame({"sum": [float(up["x"].sum())], "b": [store.params.longterm.n_bootstrap]}),
+        "toy_b.parquet": up.assign(y=up["x"] * 2),
+    }
+
+
+@pytest.fixture(autouse=True)
+def _reset_calls():
+    CALLS.clear()
+
+
+def store_for(tmp_path, **longterm):
+    return RunStore(tmp_path / "run", build_params({"longterm": longterm}))
+
+
+def test_get_builds_upstream_once_and_records_manifest(tmp_path):
+    store = store_for(tmp_path)
+    a = store.get("toy_a.csv")
+    assert a["sum"].iloc[0] == 10.0
+    assert CALLS == ["downstream", "upstream"]
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    entry = manifest["artifacts"]["toy_a.csv"]
+    assert entry["parameters"]["n_bootstrap"] == 400
+    assert entry["data_fingerprint"].startswith("simulator:")
+    assert entry["package_version"]
+    assert entry["simulated"] is True
+    # a second store on the same run reads, does not rebuild
+    CALLS.clear()
+    store2 = store_for(tmp_path)
+    store2.get("toy_a.csv")
+    store2.get("toy_b.parquet")
+    assert CALLS == []
+
+
+def test_changed_parameter_rebuilds_only_what_depends_on_it(tmp_path):
+    store_for(tmp_path).get("toy_a.csv")
+    CALLS.clear()
+    store_for(tmp_path, n_bootstrap=50).get("toy_a.csv")
+    assert CALLS == ["downstream"]  # upstream does not depend on n_bootstrap
+    CALLS.clear()
+    store_for(tmp_path, n_bootstrap=50, high_watch_threshold=1.5).get("toy_a.csv")
+    assert CALLS == ["downstream", "upstream"]
+
+
+def test_seed_change_makes_artifacts_stale(tmp_path):
+    RunStore(tmp_path / "run", build_params({})).get("toy_upstream.parquet")
+    CALLS.clear()
+    RunStore(tmp_path / "run", build_params({"seed": 1})).get("toy_upstream.parquet")
+    assert CALLS == ["upstream"]
+
+
+def test_deleted_file_is_rebuilt(tmp_path):
+    store = store_for(tmp_path)
+    store.get("toy_upstream.parquet")
+    (tmp_path / "run" / "processed" / "toy_upstream.parquet").unlink()
+    CALLS.clear()
+    store_for(tmp_path).get("toy_upstream.parquet")
+    assert CALLS == ["upstream"]
+
+
+def test_identical_parameters_give_identical_bytes(tmp_path):
+    a = store_for(tmp_path / "1")
+    b = store_for(tmp_path / "2")
+    a.get("toy_a.csv"), b.get("toy_a.csv"), a.get("toy_b.parquet"), b.get("toy_b.parquet")
+    for name in ("toy_a.csv", "toy_b.parquet"):
+        assert a.path(name).read_bytes() == b.path(name).read_bytes()
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    target = tmp_path / "t.csv"
+    write_frame(pd.DataFrame({"a": [1]}), target)
+    before = target.read_bytes()
+
+    class Boom(pd.DataFrame):
+        def to_csv(self, *args, **kwargs):
+            path = args[0]
+            with open(path, "w") as fh:
+                fh.write("partial")
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        write_frame(Boom({"a": [2]}), target)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]  # no temp file left behind
+
+
+def test_atomic_write_text(tmp_path):
+    p = atomic_write_text(tmp_path / "a" / "b.txt", "hello")
+    assert p.read_text() == "hello"
+
+
+def test_failing_builder_keeps_earlier_artifacts(tmp_path):
+    store = store_for(tmp_path)
+    store.get("toy_upstream.parquet")
+    before = store.path("toy_upstream.parquet").read_bytes()
+
+    @builder(outputs=("toy_broken.csv",), section="longterm", upstream=("toy_upstream.parquet",))
+    def _broken(s: RunStore) -> dict[str, pd.DataFrame]:
+        s.get("toy_upstream.parquet")
+        raise ValueError("model diverged")
+
+    with pytest.raises(ValueError, match="model diverged"):
+        store.get("toy_broken.csv")
+    assert store.path("toy_upstream.parquet").read_bytes() == before
+    assert "toy_broken.csv" not in store.manifest()["artifacts"]
+
+
+def test_unknown_artifact_and_bad_names(tmp_path):
+    store = store_for(tmp_path)
+    with pytest.raises(ArtifactError, match="no builder"):
+        store.get("does_not_exist.parquet")
+    with pytest.raises(ArtifactError, match=r"\.parquet or \.csv"):
+        write_frame(pd.DataFrame(), tmp_path / "x.txt")
+
+
+def test_builder_missing_output_is_an_error(tmp_path):
+    @builder(outputs=("toy_missing_1.csv", "toy_missing_2.csv"), section="longterm")
+    def _half(s: RunStore) -> dict[str, pd.DataFrame]:
+        return {"toy_missing_1.csv": pd.DataFrame({"a": [1]})}
+
+    with pytest.raises(ArtifactError, match="toy_missing_2.csv"):
+        store_for(tmp_path).get("toy_missing_1.csv")
+
+
+def test_real_data_fingerprint_follows_files(tmp_path):
+    folder = tmp_path / "kuairec"
+    folder.mkdir()
+    (folder / "small_matrix.csv").write_text("a\n1\n")
+    store = RunStore(tmp_path / "run", build_params({"longterm": {"data_path": str(folder)}}))
+    fp1 = store.data_fingerprint("longterm")
+    assert fp1.startswith("files:") and not store.is_simulated("longterm")
+    (folder / "small_matrix.csv").write_text("a\n1\n2\n")
+    store2 = RunStore(tmp_path / "run", build_params({"longterm": {"data_path": str(folder)}}))
+    assert store2.data_fingerprint("longterm") != fp1
+
+
+def test_save_figure_and_table(tmp_path):
+    import matplotlib.pyplot as plt
+
+    store = store_for(tmp_path)
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    paths = store.save_figure(fig, "01_line", section="longterm")
+    plt.close(fig)
+    assert [p.suffix for p in paths] == [".png", ".svg"]
+    assert all(p.stat().st_size > 0 for p in paths)
+    t = store.save_table(pd.DataFrame({"a": [1.23456789]}), "01_table", section="longterm")
+    assert t.parent.name == "tables"
+    m = store.manifest()
+    assert "01_line" in m["figures"] and "01_table.csv" in m["tables"]
+
+
+def test_builder_modules_are_importable_names():
+    assert all(m.startswith("recsys_causal.") for m in artifacts.BUILDER_MODULES)

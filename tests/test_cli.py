@@ -1,0 +1,90 @@
+"""The `recsys-causal` command as a user runs it: list, bad input, failures, overrides."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import copy_project, run_cli
+
+from recsys_causal.chapters import CHAPTERS
+
+
+def test_list_shows_chapters_in_order_and_parameters(project_root):
+    r = run_cli(["list"], project_root)
+    assert r.returncode == 0, r.stderr
+    positions = [r.stdout.index(c.id) for c in CHAPTERS]
+    assert positions == sorted(positions)
+    assert "longterm.high_watch_threshold = 1.0" in r.stdout
+    assert "interference.promotion_probability = 0.5" in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["run", "--set", "longterm.data_path=/nonexistent"], "/nonexistent"),
+        (["run", "--set", "longterm.nope=1"], "longterm.nope"),
+        (["run", "--set", "longterm.n_bootstrap=many"], "longterm.n_bootstrap"),
+        (["run", "--params", "params/nope.yaml"], "nope.yaml"),
+        (["run", "--only", "chapter_99"], "chapter_99"),
+        (["run", "--set", "interference.data_path=/nonexistent/ml-1m"], "/nonexistent/ml-1m"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(project_root, tmp_path, args, needle):
+    r = run_cli(args, project_root, env_extra={"RECSYS_CAUSAL_RUNS_DIR": str(tmp_path / "runs")})
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and needle in lines[0], r.stderr
+    assert not (tmp_path / "runs").exists(), "nothing may run on bad input"
+
+
+def test_kuairec_folder_without_watch_ratio_is_rejected(project_root, tmp_path):
+    folder = tmp_path / "KuaiRec"
+    folder.mkdir()
+    (folder / "small_matrix.csv").write_text(
+        "user_id,video_id,play_duration,video_duration,time,date,timestamp\n"
+        "14,148,4381,6067,2020-07-05 05:27:48.378,20200705.0,1593898068.378\n"
+    )
+    r = run_cli(["run", "--set", f"longterm.data_path={folder}"], project_root,
+                env_extra={"RECSYS_CAUSAL_RUNS_DIR": str(tmp_path / "runs")})
+    assert r.returncode == 2
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "watch_ratio" in lines[0] and "small_matrix.csv" in lines[0], r.stderr
+
+
+@pytest.mark.e2e
+def test_override_is_recorded_in_manifest(tmp_path):
+    project = copy_project(tmp_path / "project")
+    r = run_cli(["run", "--params", "params/test.yaml", "--set", "longterm.high_watch_threshold=1.5",
+                 "--only", "longterm_01", "--run-name", "t15", "--no-render"], project)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "longterm_01" in r.stdout and "ok" in r.stdout
+    manifest = json.loads((project / "data/runs/t15/manifest.json").read_text())
+    panel = manifest["artifacts"]["kuairec_long_term_panel.parquet"]
+    assert panel["parameters"]["high_watch_threshold"] == 1.5
+    assert (project / "data/runs/t15/executed/longterm/01_panel.ipynb").is_file()
+    assert not (project / "_book").exists()
+
+
+@pytest.mark.e2e
+def test_failing_chapter_stops_run_names_it_and_keeps_earlier_artifacts(tmp_path):
+    import nbformat
+
+    project = copy_project(tmp_path / "project")
+    target = next(c for c in CHAPTERS if c.id == "longterm_02")
+    nb = nbformat.read(project / target.notebook, as_version=4)
+    nb.cells.insert(3, nbformat.v4.new_code_cell("raise RuntimeError('deliberate failure for the test')"))
+    nbformat.write(nb, project / target.notebook)
+    r = run_cli(["run", "--params", "params/test.yaml", "--only", "longterm", "--run-name", "fail",
+                 "--no-render"], project)
+    assert r.returncode == 1
+    assert "longterm_02" in r.stderr and "deliberate failure" in r.stderr
+    executed = project / "data/runs/fail/executed/longterm/02_propensity.ipynb"
+    assert str(executed) in r.stderr and "deliberate failure" in executed.read_text()
+    assert "longterm_03" not in r.stdout  # the run stopped
+    run_dir = project / "data/runs/fail"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    entry = manifest["artifacts"]["kuairec_long_term_panel.parquet"]
+    import hashlib
+
+    assert hashlib.sha256((run_dir / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]

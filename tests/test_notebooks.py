@@ -1,0 +1,91 @@
+"""Committed chapter notebooks: registry agreement, stripped outputs, parameters cells, labels."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from recsys_causal.chapters import CHAPTERS
+from recsys_causal.notebooks import find_parameters_cell, parameters_source
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").rglob("*.ipynb"))
+LABEL = re.compile(r"^#\|\s*label:\s*(\S+)\s*$", re.M)
+OPTION = re.compile(r"^#\|\s*([\w-]+):", re.M)
+
+
+def _read(path: Path):
+    return nbformat.read(path, as_version=4)
+
+
+def test_every_registered_chapter_has_a_notebook():
+    missing = [c.notebook for c in CHAPTERS if not (ROOT / c.notebook).is_file()]
+    assert not missing, f"registered chapters without a notebook: {missing}"
+
+
+def test_no_unregistered_notebooks():
+    registered = {ROOT / c.notebook for c in CHAPTERS}
+    extra = [str(p.relative_to(ROOT)) for p in NOTEBOOKS if p not in registered]
+    assert not extra, f"notebooks not in the chapter registry: {extra}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_committed_notebook_has_no_outputs(path):
+    nb = _read(path)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name} cell {i} has outputs"
+            assert cell.execution_count is None, f"{path.name} cell {i} has an execution count"
+    assert "papermill" not in nb.metadata, f"{path.name} is an executed (papermill) copy"
+
+
+@pytest.mark.parametrize("chapter", [c for c in CHAPTERS if (ROOT / c.notebook).is_file()], ids=lambda c: c.id)
+def test_parameters_cell_lists_every_knob_with_report_defaults(chapter):
+    nb = _read(ROOT / chapter.notebook)
+    idx = find_parameters_cell(nb)
+    assert nb.cells[idx].source == parameters_source(chapter), (
+        f"{chapter.notebook}: parameters cell out of date; run `recsys-causal sync-notebooks`"
+    )
+    # the title comes first and matches the registry (the book's chapter title)
+    assert nb.cells[0].cell_type == "markdown"
+    assert nb.cells[0].source.splitlines()[0].strip() == f"# {chapter.title}"
+    # the chapter opens its context with its own id
+    setup = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert f'open_chapter("{chapter.id}"' in setup
+
+
+def test_figure_and_table_labels_are_unique_and_captioned():
+    labels: Counter[str] = Counter()
+    problems = []
+    for path in NOTEBOOKS:
+        for cell in _read(path).cells:
+            if cell.cell_type != "code":
+                continue
+            for label in LABEL.findall(cell.source):
+                labels[label] += 1
+                opts = set(OPTION.findall(cell.source))
+                if label.startswith("fig-") and "fig-cap" not in opts:
+                    problems.append(f"{path.name}: {label} has no fig-cap")
+                if label.startswith("tbl-") and "tbl-cap" not in opts:
+                    problems.append(f"{path.name}: {label} has no tbl-cap")
+                if not label.startswith(("fig-", "tbl-")):
+                    problems.append(f"{path.name}: label {label} must start with fig- or tbl-")
+    dupes = [k for k, v in labels.items() if v > 1]
+    assert not dupes, f"duplicate labels across the book: {dupes}"
+    assert not problems, problems
+
+
+def test_cross_references_point_at_existing_labels():
+    labels = set()
+    refs = []
+    for path in NOTEBOOKS:
+        for cell in _read(path).cells:
+            if cell.cell_type == "code":
+                labels.update(LABEL.findall(cell.source))
+            refs.extend((path.name, r) for r in re.findall(r"@((?:fig|tbl)-[\w-]+)", cell.source))
+    dangling = [(n, r) for n, r in refs if r not in labels]
+    assert not dangling, f"cross-references to unknown labels: {dangling}"
