@@ -84,6 +84,31 @@ def _atomic_csv(df: pd.DataFrame, path: Path, **kwargs: object) -> None:
         raise
 
 
+def _write_ratings_csv(ratings: pd.DataFrame, path: Path) -> None:
+    """Fast, atomic ml-latest style ratings.csv (unquoted header, ratings like ``4.0``)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    halves = np.array([f"{0.5 * i:.1f}" for i in range(11)])
+    tbl = pa.table({
+        "userId": pa.array(ratings["userId"].to_numpy(np.int32)),
+        "movieId": pa.array(ratings["movieId"].to_numpy(np.int32)),
+        "rating": pa.array(halves[np.rint(ratings["rating"].to_numpy() * 2).astype(np.int64)]),
+        "timestamp": pa.array(ratings["timestamp"].to_numpy(np.int64)),
+    })
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(b"userId,movieId,rating,timestamp\n")
+            pacsv.write_csv(tbl, fh, pacsv.WriteOptions(include_header=False, quoting_style="none"))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _titles(rng: np.random.Generator, n: int) -> np.ndarray:
     adj = rng.integers(0, len(_ADJ), n)
     noun = rng.integers(0, len(_NOUN), n)
@@ -243,7 +268,7 @@ def simulate_movielens(
     out = Path(out_dir)
     ratings, movies = simulate_ratings(n_users, n_movies, n_ratings, seed, half_stars)
     _atomic_csv(movies, out / "movies.csv")
-    _atomic_csv(ratings, out / "ratings.csv", float_format="%.1f")
+    _write_ratings_csv(ratings, out / "ratings.csv")
     meta = {"n_users": n_users, "n_movies": n_movies, "n_ratings": n_ratings, "seed": int(seed),
             "half_stars": half_stars}
     _atomic_csv_text(json.dumps(meta, sort_keys=True), out / "simulator.json")

@@ -1,0 +1,59 @@
+"""Builders of chapter interference_02: the promotion experiment and its randomized estimates.
+
+Two builders, so that re-running the estimators (e.g. more re-randomizations) does not redraw
+the experiment that chapter interference_03 models:
+
+- `build_exposure`: assignment, clicks, the item-row exposure mapping and the slate table;
+- `build_observed_effects`: difference in means, Neyman CIs, randomization p-values, product summary.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from recsys_causal.artifacts import RunStore, builder
+from recsys_causal.interference.click_model import ClickModel
+from recsys_causal.interference.exposure import component_table, run_promotion_experiment
+from recsys_causal.interference.randomized import estimate_effects
+
+IF = "movielens_interference_"
+SLATES = f"{IF}slates.parquet"
+EXPOSURE = f"{IF}exposure_mapping.parquet"
+COMPONENT = f"{IF}component_slate.parquet"
+OBSERVED_EFFECTS = f"{IF}observed_effects.csv"
+PRODUCT_SUMMARY = f"{IF}product_summary.csv"
+
+EXPERIMENT_KEYS: tuple[str, ...] = (
+    "promotion_probability",
+    "click_intercept",
+    "click_relevance",
+    "click_visibility",
+    "click_user_liked",
+    "click_item_liked",
+    "click_popularity",
+    "click_focal_boost",
+    "click_nonfocal_penalty",
+    "click_same_cluster_penalty",
+    "click_displaced_penalty",
+    "click_prob_min",
+    "click_prob_max",
+)
+ESTIMATION_KEYS: tuple[str, ...] = ("n_randomization",)
+
+
+@builder(outputs=(EXPOSURE, COMPONENT), section="interference", keys=EXPERIMENT_KEYS, upstream=(SLATES,))
+def build_exposure(store: RunStore) -> dict[str, pd.DataFrame]:
+    """Randomize promotion by slate, simulate clicks, map exposures, sum components per slate."""
+    p = store.params.interference
+    slates = store.get(SLATES)
+    exposure = run_promotion_experiment(slates, ClickModel.from_params(p), p.promotion_probability, store.params.seed)
+    return {EXPOSURE: exposure, COMPONENT: component_table(exposure)}
+
+
+@builder(outputs=(OBSERVED_EFFECTS, PRODUCT_SUMMARY), section="interference", keys=ESTIMATION_KEYS,
+         upstream=(COMPONENT,))
+def build_observed_effects(store: RunStore) -> dict[str, pd.DataFrame]:
+    """Randomized estimates of every component and the per-1,000-slates product summary."""
+    p = store.params.interference
+    res = estimate_effects(store.get(COMPONENT), p.n_randomization, store.params.seed)
+    return {OBSERVED_EFFECTS: res.effects, PRODUCT_SUMMARY: res.product}

@@ -1,0 +1,140 @@
+"""Builders of the long-term estimation artifacts (chapters longterm_02 .. longterm_04).
+
+- weighted panel + propensity metrics + covariate balance (chapter 02),
+- MSM / difference-in-means estimates (chapter 03),
+- g-computation counterfactuals, fold metrics, estimates and the estimator comparison (chapter 04).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from recsys_causal.artifacts import RunStore, builder
+from recsys_causal.inference import user_bootstrap_counts
+from recsys_causal.longterm.balance import standardized_mean_differences
+from recsys_causal.longterm.gcomp import (
+    OUTCOME_MODELS,
+    counterfactual_table,
+    estimator_comparison,
+    fit_outcome_oof,
+    gcomp_estimates,
+)
+from recsys_causal.longterm.msm import msm_estimates, oracle_ate
+from recsys_causal.longterm.propensity import (
+    PROPENSITY_MODELS,
+    fit_propensity_oof,
+    group_folds,
+    propensity_metrics,
+)
+from recsys_causal.longterm.weights import analysis_weights
+
+LT = "kuairec_long_term_"
+PANEL = f"{LT}panel.parquet"
+ORACLE = f"{LT}oracle.parquet"
+WEIGHTED_PANEL = f"{LT}weighted_panel.parquet"
+PROPENSITY_METRICS = f"{LT}propensity_metrics.csv"
+COVARIATE_BALANCE = f"{LT}covariate_balance.csv"
+MSM_ESTIMATES = f"{LT}msm_estimates.csv"
+COUNTERFACTUALS = f"{LT}gcomp_counterfactuals.parquet"
+GCOMP_FOLD_METRICS = f"{LT}gcomp_fold_metrics.csv"
+GCOMP_ESTIMATES = f"{LT}gcomp_estimates.csv"
+ESTIMATOR_COMPARISON = f"{LT}estimator_comparison.csv"
+
+_LGBM_KEYS = ("lgbm_n_estimators", "lgbm_learning_rate", "lgbm_num_leaves", "lgbm_min_child_samples")
+
+
+def sorted_panel(panel: pd.DataFrame) -> pd.DataFrame:
+    """The panel in (user_id, event_date) order with a clean index (the order every table uses)."""
+    out = panel.sort_values(["user_id", "event_date"], kind="mergesort").reset_index(drop=True)
+    out["event_date"] = pd.to_datetime(out["event_date"])
+    return out
+
+
+def truth_for(store: RunStore, panel: pd.DataFrame) -> float | None:
+    """Oracle ATE over the panel's user-days on simulated data, None on real data."""
+    if not store.is_simulated("longterm"):
+        return None
+    return oracle_ate(panel, store.get(ORACLE))
+
+
+def weighted_panel(panel: pd.DataFrame, params, seed: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Add out-of-fold propensities (both models), stabilized and truncated weights; metrics."""
+    from recsys_causal.longterm.propensity import split_params
+
+    lt, seed = split_params(params, seed)
+    wp = sorted_panel(panel)
+    scores = {m: fit_propensity_oof(wp, m, lt, seed) for m in PROPENSITY_MODELS}
+    a = wp["treatment"].to_numpy(int)
+    raw, trunc = analysis_weights(a, scores[lt.primary_propensity], lt.weight_truncation_lower,
+                                  lt.weight_truncation_upper)
+    wp = wp.assign(
+        propensity_logistic=scores["logistic"],
+        propensity_lightgbm=scores["lightgbm"],
+        propensity_primary=scores[lt.primary_propensity],
+        crossfit_fold=group_folds(wp["user_id"].to_numpy(), lt.n_folds),
+        ipw_stabilized=raw,
+        analysis_weight=trunc,
+    )
+    metrics = propensity_metrics(a, scores)
+    metrics["primary"] = metrics["model"].eq(lt.primary_propensity)
+    return wp, metrics
+
+
+@builder(
+    outputs=(WEIGHTED_PANEL, PROPENSITY_METRICS, COVARIATE_BALANCE),
+    section="longterm",
+    keys=("n_folds", "primary_propensity", *_LGBM_KEYS, "weight_truncation_lower", "weight_truncation_upper"),
+    upstream=(PANEL,),
+)
+def build_weighted_panel(store: RunStore) -> dict[str, pd.DataFrame]:
+    wp, metrics = weighted_panel(store.get(PANEL), store.params)
+    balance = standardized_mean_differences(wp, wp["analysis_weight"].to_numpy())
+    return {WEIGHTED_PANEL: wp, PROPENSITY_METRICS: metrics, COVARIATE_BALANCE: balance}
+
+
+@builder(outputs=(MSM_ESTIMATES,), section="longterm", keys=("n_bootstrap",),
+         upstream=(WEIGHTED_PANEL, ORACLE))
+def build_msm(store: RunStore) -> dict[str, pd.DataFrame]:
+    wp = sorted_panel(store.get(WEIGHTED_PANEL))
+    truth = truth_for(store, wp)
+    counts = user_bootstrap_counts(wp["user_id"].to_numpy(), store.params.longterm.n_bootstrap, store.params.seed)
+    return {MSM_ESTIMATES: msm_estimates(wp, store.params.longterm.n_bootstrap, store.params.seed,
+                                         truth=truth, counts=counts)}
+
+
+def gcomp_outputs(wp: pd.DataFrame, params, seed: int | None = None, truth: float | None = None
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(counterfactual table, fold metrics, per-model estimates) for both outcome models."""
+    from recsys_causal.longterm.propensity import split_params
+
+    lt, seed = split_params(params, seed)
+    preds, folds = {}, []
+    for m in OUTCOME_MODELS:
+        y1, y0, fm = fit_outcome_oof(wp, m, lt, seed)
+        preds[m] = (y1, y0)
+        folds.append(fm)
+    cf = counterfactual_table(wp, preds)
+    counts = user_bootstrap_counts(wp["user_id"].to_numpy(), lt.n_bootstrap, seed)
+    est = gcomp_estimates(cf, lt.n_bootstrap, seed, truth=truth, counts=counts)
+    return cf, pd.concat(folds, ignore_index=True), est
+
+
+@builder(
+    outputs=(COUNTERFACTUALS, GCOMP_FOLD_METRICS, GCOMP_ESTIMATES, ESTIMATOR_COMPARISON),
+    section="longterm",
+    keys=("n_folds", "ridge_alpha", *_LGBM_KEYS, "n_bootstrap"),
+    upstream=(WEIGHTED_PANEL, MSM_ESTIMATES, ORACLE),
+)
+def build_gcomp(store: RunStore) -> dict[str, pd.DataFrame]:
+    wp = sorted_panel(store.get(WEIGHTED_PANEL))
+    truth = truth_for(store, wp)
+    cf, folds, est = gcomp_outputs(wp, store.params, truth=truth)
+    comparison = estimator_comparison(store.get(MSM_ESTIMATES), est, truth)
+    return {COUNTERFACTUALS: cf, GCOMP_FOLD_METRICS: folds, GCOMP_ESTIMATES: est,
+            ESTIMATOR_COMPARISON: comparison}
+
+
+__all__ = [
+    "build_weighted_panel", "build_msm", "build_gcomp", "weighted_panel", "gcomp_outputs",
+    "sorted_panel", "truth_for",
+]
