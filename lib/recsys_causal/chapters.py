@@ -64,7 +64,10 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter(
         "longterm_04", "G-computation", "longterm", "notebooks/longterm/04_gcomputation.ipynb",
         inputs=(f"{LT}weighted_panel.parquet", f"{LT}msm_estimates.csv"),
-        outputs=(f"{LT}gcomp_counterfactuals.parquet", f"{LT}estimator_comparison.csv"),
+        outputs=(
+            f"{LT}gcomp_counterfactuals.parquet", f"{LT}estimator_comparison.csv",
+            f"{LT}gcomp_fold_metrics.csv", f"{LT}gcomp_estimates.csv",
+        ),
     ),
     Chapter(
         "longterm_05", "Doubly robust and heterogeneous effects", "longterm",

@@ -22,6 +22,12 @@ def _literal(value: Any) -> str:
     return repr(value)
 
 
+def _comment_text(text: str) -> str:
+    """A description made safe for papermill's parameter parser, which trips on '=' in comments."""
+    return (text.replace("\n", " ").replace(">=", "≥").replace("<=", "≤").replace("=", ":")
+            .replace("'", "").replace('"', ""))
+
+
 def parameters_source(chapter: Chapter) -> str:
     """Source of the chapter's parameters cell: shared keys, run location, then section knobs."""
     fields = SECTIONS[chapter.section].model_fields
@@ -33,7 +39,7 @@ def parameters_source(chapter: Chapter) -> str:
     ]
     for name, field in fields.items():
         default = field.default
-        desc = (field.description or "").replace("\n", " ")
+        desc = _comment_text(field.description or "")
         lines.append(f"{name} = {_literal(default)}  # {desc}")
     return "\n".join(lines)
 

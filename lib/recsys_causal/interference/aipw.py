@@ -21,6 +21,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from recsys_causal.interference.features import EncodedFeatures, with_treatment
 from recsys_causal.interference.outcome_models import make_regressor
+from recsys_causal.interference.randomized import difference_in_means
 from recsys_causal.params import InterferenceParams
 
 Z95 = float(stats.norm.ppf(0.975))
@@ -66,15 +67,6 @@ def horvitz_thompson(y: np.ndarray, t: np.ndarray, propensity: float) -> float:
     return float(np.mean(t * y / propensity - (1 - t) * y / (1 - propensity)))
 
 
-def difference_in_means(y: np.ndarray, t: np.ndarray) -> tuple[float, float]:
-    """Difference in mean outcome (promoted minus unchanged) and its Neyman standard error."""
-    y, t = np.asarray(y, dtype=float), np.asarray(t).astype(bool)
-    y1, y0 = y[t], y[~t]
-    est = float(y1.mean() - y0.mean())
-    se = float(np.sqrt(y1.var(ddof=1) / len(y1) + y0.var(ddof=1) / len(y0)))
-    return est, se
-
-
 def mean_with_se(scores: np.ndarray) -> tuple[float, float]:
     """Mean of per-unit scores and its standard error sd / √n."""
     s = np.asarray(scores, dtype=float)
@@ -92,7 +84,8 @@ def aipw_table(
 ) -> pd.DataFrame:
     """Difference in means, Horvitz–Thompson and cross-fitted AIPW, with 95% normal intervals,
     beside the oracle mean lift of these slates (simulated data) and whether each interval covers it."""
-    dim, dim_se = difference_in_means(y, t)
+    res = difference_in_means(y, t)
+    dim, dim_se = float(res.estimate[0]), float(res.se[0])
     ht_scores = aipw_scores(y, t, np.zeros_like(m1), np.zeros_like(m0), propensity)
     ht, ht_se = mean_with_se(ht_scores)
     aipw, aipw_se = mean_with_se(aipw_scores(y, t, m1, m0, propensity))

@@ -23,38 +23,47 @@ from recsys_causal.params import InterferenceParams
 # ----------------------------------------------------------------------------------------------
 POST_TREATMENT_COLUMNS: frozenset[str] = frozenset(
     {
+        # positions and visibility after the promotion
         "final_position",
         "final_position_if_promoted",
+        "promoted_position",
         "visibility",
         "visibility_if_promoted",
         "visibility_gain",
+        "is_displaced",
+        # lifts (realized or oracle)
         "known_probability_lift",
         "total_known_probability_lift",
+        "component_known_lift_total",
+        "oracle_item_lift",
+        "total_oracle_lift",
         "true_promote_lift",
-        "true_promote_expected_clicks",
-        "true_control_expected_clicks",
+        # simulated probabilities
         "p_no_promotion",
         "p_if_promoted",
         "p_if_control",
-        "simulated_click",
-        "total_simulated_clicks",
+        "click_probability",
         "total_expected_clicks",
         "total_expected_clicks_no_promotion",
-        "is_displaced",
-        "exposure_label",
-        "component_simulated_total",
+        "total_expected_clicks_if_promoted",
         "component_expected_total",
-        "component_known_lift_total",
+        "true_promote_expected_clicks",
+        "true_control_expected_clicks",
+        # clicks (the outcome)
+        "simulated_click",
+        "total_simulated_clicks",
+        "component_simulated_total",
     }
 )
-# Prefixes of per-component outcome columns of the component slate table.
+# Prefixes of the per-component outcome, probability and lift columns of the component table.
 POST_TREATMENT_PREFIXES: tuple[str, ...] = (
     "simulated_clicks_",
     "expected_clicks_",
     "no_promotion_expected_clicks_",
+    "promoted_expected_clicks_",
     "known_probability_lift_",
+    "oracle_",
     "p_if_",
-    "p_no_promotion",
     "true_",
     "final_position",
     "visibility_",
@@ -130,15 +139,20 @@ ORACLE_COLUMNS: tuple[str, ...] = (
     "promotion_applied",
     "known_probability_lift",
 )
-COMPONENT_COLUMNS: tuple[str, ...] = (
+# Columns of the component slate table the modelling table keeps: design, outcome.
+DESIGN_COLUMNS: tuple[str, ...] = (
     "slate_id",
     "userId",
     TREATMENT,
+    "assignment_arm",
+    "focal_movieId",
+    "focal_title",
     "focal_seed_position",
     "focal_spillover_cluster",
     OUTCOME,
-    "total_known_probability_lift",
 )
+# Oracle columns merged into the modelling table for validation only (never features).
+ORACLE_OUTPUTS: tuple[str, ...] = (ORACLE, "true_promote_expected_clicks", "true_control_expected_clicks")
 
 
 def require_columns(df: pd.DataFrame, columns: Iterable[str], table: str) -> None:
@@ -350,21 +364,20 @@ def integer_buckets(values: pd.Series, ranges: list[tuple[int, int | None]], pre
 def build_model_table(
     exposure: pd.DataFrame, component_slate: pd.DataFrame, oracle: pd.DataFrame | None, params: InterferenceParams
 ) -> pd.DataFrame:
-    """One row per slate: the component table's design and outcome columns, focal and user
-    features, slate composition, derived logs and the focal position bucket (plus the oracle
-    when given, kept for validation only)."""
-    require_columns(component_slate, COMPONENT_COLUMNS, "component slate table")
+    """One row per slate: the design and outcome columns (`DESIGN_COLUMNS`), focal and user
+    features, slate composition, derived logs and the focal position bucket, plus the oracle
+    (`ORACLE_OUTPUTS`) when given, kept for validation only. Apart from the outcome and the
+    oracle, no column is on the post-treatment deny-list."""
+    require_columns(component_slate, DESIGN_COLUMNS, "component slate table")
     require_columns(exposure, ["slate_id", "is_focal_item", *FOCAL_COLUMNS, *USER_COLUMNS], "exposure mapping")
     focal_rows = exposure.loc[exposure["is_focal_item"].eq(1), ["slate_id", *FOCAL_COLUMNS, *USER_COLUMNS]]
     if focal_rows["slate_id"].duplicated().any():
         raise ValueError("exposure mapping has more than one focal item in a slate")
     focal_rows = focal_rows.rename(columns=FOCAL_COLUMNS)
-    base = component_slate[[c for c in component_slate.columns if c not in USER_COLUMNS]]
-    table = base.merge(focal_rows, on="slate_id", how="left", validate="one_to_one").merge(
-        slate_composition(exposure), on="slate_id", how="left", validate="one_to_one"
-    )
+    table = component_slate[list(DESIGN_COLUMNS)].merge(focal_rows, on="slate_id", how="left", validate="one_to_one")
+    table = table.merge(slate_composition(exposure), on="slate_id", how="left", validate="one_to_one")
     if oracle is not None:
-        table = table.merge(oracle, on="slate_id", how="left", validate="one_to_one")
+        table = table.merge(oracle[["slate_id", *ORACLE_OUTPUTS]], on="slate_id", how="left", validate="one_to_one")
     table = table.sort_values("slate_id", kind="stable").reset_index(drop=True)
     return table.assign(
         log_focal_sample_rating_count=np.log1p(table["focal_sample_rating_count"].astype(float)),

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from recsys_causal.interference.aipw import difference_in_means
 from recsys_causal.interference.features import ORACLE, OUTCOME, TREATMENT, integer_buckets
+from recsys_causal.interference.randomized import difference_in_means
 
 SEGMENT_TYPES: tuple[str, ...] = (
     "focal_position_bucket",
@@ -42,7 +42,7 @@ def activity_quartiles(n_ratings: pd.Series) -> pd.Series:
     for k in range(4):
         part = n_ratings[q == k]
         labels.append(f"Q{k + 1}: {int(part.min())}–{int(part.max())} ratings" if len(part) else f"Q{k + 1}")
-    return pd.Series(pd.Categorical.from_codes(q.to_numpy(), pd.CategoricalDtype(labels, ordered=True)),
+    return pd.Series(pd.Categorical.from_codes(q.to_numpy(), dtype=pd.CategoricalDtype(labels, ordered=True)),
                      index=n_ratings.index)
 
 
@@ -75,7 +75,8 @@ def summarize_segments(frame: pd.DataFrame, min_slates: int, level: float = 0.95
             n0 = len(part) - n1
             if len(part) < min_slates or n1 < 2 or n0 < 2:
                 continue
-            est, se = difference_in_means(part[OUTCOME].to_numpy(), part[TREATMENT].to_numpy())
+            res = difference_in_means(part[OUTCOME].to_numpy(), part[TREATMENT].to_numpy())
+            est, se = float(res.estimate[0]), float(res.se[0])
             row: dict[str, Any] = {
                 "segment_type": seg_type, "segment": str(label), "segment_order": order,
                 "slates": len(part), "treated_slates": n1, "control_slates": n0,

@@ -145,13 +145,16 @@ def counterfactual_predictions(fitted: OutcomeModels, enc: EncodedFeatures, tabl
     return out
 
 
-def cate_summary(cf: pd.DataFrame, kinds: list[str] | tuple[str, ...] = MODEL_KINDS) -> pd.DataFrame:
-    """Per model: mean / median / share-positive predicted lift and, with the oracle, its errors."""
+def cate_summary(cf: pd.DataFrame, columns: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per CATE column (label -> column of `cf`): mean / median / share-positive predicted lift
+    and, with the oracle, RMSE, MAE and correlation against it. Default: every `pred_net_lift_*`."""
+    if columns is None:
+        columns = {c.removeprefix("pred_net_lift_"): c for c in cf.columns if c.startswith("pred_net_lift_")}
     rows = []
-    for kind in kinds:
-        pred = cf[f"pred_net_lift_{kind}"].to_numpy(dtype=float)
+    for label, col in columns.items():
+        pred = cf[col].to_numpy(dtype=float)
         row: dict[str, Any] = {
-            "model": kind,
+            "model": label,
             "mean_predicted_lift": float(pred.mean()),
             "median_predicted_lift": float(np.median(pred)),
             "share_predicted_positive": float((pred > 0).mean()),

@@ -355,7 +355,8 @@ def describe_product(product: pd.DataFrame) -> str:
            f"Competitors gain {r['value']:,.2f} clicks for every click the promoted item gains "
            f"({_interval(r['ci_95_lower'], r['ci_95_upper'], 2)})")
     if np.isfinite(r["oracle_value"]):
-        msg += f"; the simulator's true ratio is {abs(r['oracle_value']):,.2f}"
+        truth = -r["oracle_value"] if r["value"] < 0 else r["oracle_value"]
+        msg += f"; the simulator's true value is {truth:,.2f}"
     return msg + "."
 
 

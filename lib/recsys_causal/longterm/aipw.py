@@ -40,6 +40,7 @@ PROPENSITY_LABEL: dict[str, str] = {"logistic": "logistic propensity", "lightgbm
 OUTCOME_LABEL: dict[str, str] = {"linear_ridge": "ridge outcome", "lightgbm": "LightGBM outcome"}
 KEYS: tuple[str, str] = ("user_id", "event_date")
 Z95 = float(stats.norm.ppf(0.975))
+REFIT_STREAM = 5_005  # sub-stream of the seed for the refit bootstrap's user draws
 
 # (e, m1, m0) for every row of a panel subset, cross-fitted inside that subset.
 RefitFn = Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -271,7 +272,7 @@ def refit_bootstrap(
     panel: pd.DataFrame,
     refit: RefitFn,
     n_replicates: int,
-    seed: int,
+    seed: int | np.random.Generator,
     clip_eps: float = 0.01,
 ) -> np.ndarray:
     """AIPW estimates of `n_replicates` user-resamples with the nuisances re-fitted in each.
@@ -348,13 +349,19 @@ def run_aipw(
     trim_alpha: float,
     seed: int,
     refit: RefitFn | None = None,
+    counts: np.ndarray | None = None,
 ) -> AipwOutputs:
-    """Scores, results (with three kinds of intervals for the primary pair) and the trimmed row."""
+    """Scores, results (with three kinds of intervals for the primary pair) and the trimmed row.
+
+    `counts` (replicates x users, users in order of first appearance in the (user_id,
+    event_date)-sorted rows) lets the caller share bootstrap draws with other estimators.
+    """
     base = aipw_base(panel, counterfactuals)
     scores = compute_scores(base, clip_eps, primary)
     results = summarize_scores(scores)
     keys, _, _ = score_matrix(scores)
-    counts = draw_counts(cluster_codes(keys["user_id"])[1], n_bootstrap, seed)
+    if counts is None:
+        counts = draw_counts(cluster_codes(keys["user_id"])[1], n_bootstrap, seed)
     boot_summary, boot_long = fixed_nuisance_bootstrap(scores, n_bootstrap, seed, counts=counts)
     results = results.merge(boot_summary, on="aipw_score_name", how="left")
     results = results.merge(influence_function_table(scores), on="aipw_score_name", how="left")
@@ -364,7 +371,8 @@ def run_aipw(
     results["refit_ci_95_upper"] = np.nan
     if refit is not None and n_refit_bootstrap > 0:
         panel_sorted = _normalize_keys(panel).sort_values(list(KEYS), kind="mergesort").reset_index(drop=True)
-        reps = refit_bootstrap(panel_sorted, refit, n_refit_bootstrap, seed + 1, clip_eps)
+        rng = np.random.default_rng([seed, REFIT_STREAM])
+        reps = refit_bootstrap(panel_sorted, refit, n_refit_bootstrap, rng, clip_eps)
         lo, hi = percentile_interval(reps[:, None])
         i = results.index[results["is_primary_aipw"]][0]
         results.loc[i, ["refit_reps", "refit_std", "refit_ci_95_lower", "refit_ci_95_upper"]] = [

@@ -18,6 +18,7 @@ from recsys_causal.longterm.gcomp import (
     estimator_comparison,
     fit_outcome_oof,
     gcomp_estimates,
+    refit_bootstrap_ate,
 )
 from recsys_causal.longterm.msm import msm_estimates, oracle_ate
 from recsys_causal.longterm.propensity import (
@@ -115,14 +116,20 @@ def gcomp_outputs(wp: pd.DataFrame, params, seed: int | None = None, truth: floa
         folds.append(fm)
     cf = counterfactual_table(wp, preds)
     counts = user_bootstrap_counts(wp["user_id"].to_numpy(), lt.n_bootstrap, seed)
-    est = gcomp_estimates(cf, lt.n_bootstrap, seed, truth=truth, counts=counts)
+    # The ridge refit is vectorized (all n_bootstrap draws); LightGBM refits one model per
+    # replicate, so it uses the first n_refit_bootstrap rows of the same draws.
+    refit = {
+        "linear_ridge": refit_bootstrap_ate(wp, "linear_ridge", lt, counts, seed),
+        "lightgbm": refit_bootstrap_ate(wp, "lightgbm", lt, counts[: min(lt.n_refit_bootstrap, len(counts))], seed),
+    }
+    est = gcomp_estimates(cf, lt.n_bootstrap, seed, truth=truth, counts=counts, refit=refit)
     return cf, pd.concat(folds, ignore_index=True), est
 
 
 @builder(
     outputs=(COUNTERFACTUALS, GCOMP_FOLD_METRICS, GCOMP_ESTIMATES, ESTIMATOR_COMPARISON),
     section="longterm",
-    keys=("n_folds", "ridge_alpha", *_LGBM_KEYS, "n_bootstrap"),
+    keys=("n_folds", "ridge_alpha", *_LGBM_KEYS, "n_bootstrap", "n_refit_bootstrap"),
     upstream=(WEIGHTED_PANEL, MSM_ESTIMATES, ORACLE),
 )
 def build_gcomp(store: RunStore) -> dict[str, pd.DataFrame]:

@@ -251,11 +251,11 @@ def simulate_kuairec(
             if not act.any():
                 continue
             rows = np.flatnonzero(act)
+            sub = _sub_world(w, rows)
             ys = []
             for arm in (1, 0):
+                # fancy indexing copies: the forced run never touches the factual paths
                 q = _Paths(paths.lam[rows], paths.n[rows], paths.k[rows], paths.d[rows])
-                q = q.copy()
-                sub = _sub_world(w, rows)
                 _step(sub, q, t, forced=arm)
                 for s in range(t + 1, t + H + 1):
                     _step(sub, q, s)
