@@ -89,7 +89,10 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter(
         "interference_01", "MovieLens data and slates", "interference", "notebooks/interference/01_slates.ipynb",
         inputs=(),
-        outputs=(f"{IF}slates.parquet", f"{IF}user_features.parquet", f"{IF}item_features.parquet"),
+        outputs=(
+            f"{IF}slates.parquet", f"{IF}user_features.parquet", f"{IF}item_features.parquet",
+            f"{IF}data_summary.csv", f"{IF}rating_distribution.csv",
+        ),
     ),
     Chapter(
         "interference_02", "Promotion experiment and spillovers", "interference",

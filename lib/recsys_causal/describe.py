@@ -93,7 +93,7 @@ def describe_coverage(table: pd.DataFrame, truth: float | None) -> str:
     t = table.dropna(subset=["ci_95_lower", "ci_95_upper"])
     ok = [(r.ci_95_lower <= truth <= r.ci_95_upper) for r in t.itertuples(index=False)]
     return (f"{sum(ok)} of {len(ok)} intervals cover the simulation truth {format_number(truth)}"
-            + ("." if all(ok) else f"; the ones that miss are: "
+            + ("." if all(ok) else "; the ones that miss are: "
                + ", ".join(f"{r.method} ({r.model})" for r, k in zip(t.itertuples(index=False), ok, strict=True) if not k)
                + "."))
 

@@ -45,7 +45,9 @@ class LongtermParams(_Section):
     sim_n_days: int = Field(60, ge=15, le=400, description="simulated calendar days")
     sim_start_date: str = Field("2020-07-05", description="first simulated day, YYYY-MM-DD")
     sim_effect_mean: float = Field(
-        0.0, description="average log-rate shift of next days' activity after a high-watch day"
+        -0.03,
+        description="average log-rate shift of next days' activity after a high-watch day "
+        "(the ATE in interactions is small and positive: active users, who gain, weigh more)",
     )
     sim_effect_activity: float = Field(
         0.06, description="extra shift per SD of user activity (positive: helps the most active)"
@@ -65,6 +67,10 @@ class LongtermParams(_Section):
         0.5, description="a day is treated when its high-watch share >= this (a share in [0,1] or 'median')"
     )
     outcome_horizon_days: int = Field(7, ge=1, le=60, description="days after the treatment day summed into the outcome")
+    watch_ratio_cap: float = Field(
+        5.0, gt=0.0, le=1000.0,
+        description="watch ratios above this are capped before daily averages (the high-watch share uses raw values)",
+    )
     # --- nuisance models ---------------------------------------------------------------------
     n_folds: int = Field(5, ge=2, le=20, description="GroupKFold folds (grouped by user) for cross-fitting")
     primary_propensity: Literal["logistic", "lightgbm"] = Field("logistic", description="propensity model behind the weights and the primary AIPW")
@@ -162,6 +168,10 @@ class ValidationParams(_Section):
     """Knobs of the simulation study (chapter validation_01)."""
 
     n_replicates: int = Field(40, ge=2, le=100_000, description="simulated data sets per scenario")
+    scenarios: list[Literal["a", "b", "c", "d", "e", "interference"]] = Field(
+        ["a", "b", "c", "d", "e", "interference"], min_length=1,
+        description="scenarios to run: long-term a-e and the slate experiment 'interference'",
+    )
     n_jobs: int = Field(2, ge=1, le=256, description="parallel workers (joblib)")
     backend: Literal["loky", "dask"] = Field("loky", description="joblib backend; dask needs scheduler_address")
     scheduler_address: str = Field("", description="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
@@ -172,6 +182,15 @@ class ValidationParams(_Section):
     if_n_movies: int = Field(600, ge=50, description="movies per simulated MovieLens data set")
     if_n_ratings: int = Field(60_000, ge=1_000, description="ratings per simulated MovieLens data set")
     if_n_slate_users: int = Field(600, ge=20, description="slates per simulated interference replicate")
+    n_folds: int = Field(3, ge=2, le=20, description="cross-fitting folds of every nuisance model in the study")
+    lt_lgbm_n_estimators: int = Field(60, ge=10, le=5000, description="trees per LightGBM nuisance model (long-term)")
+    if_model_n_estimators: int = Field(100, ge=10, le=5000, description="trees per LightGBM outcome model (interference)")
+    lt_weak_overlap_confounding: float = Field(
+        4.0, ge=0.0, le=10.0, description="sim_confounding of scenario (d), weak overlap"
+    )
+    lt_unmeasured_confounding: float = Field(
+        1.0, gt=0.0, le=10.0, description="sim_unmeasured_confounding of scenario (e)"
+    )
 
 
 class Params(BaseModel):

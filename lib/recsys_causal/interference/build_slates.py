@@ -60,6 +60,14 @@ def _date(ts: int) -> str:
     return _dt.datetime.fromtimestamp(int(ts), tz=_dt.UTC).date().isoformat()
 
 
+def _fmt(v: object) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, int | np.integer):
+        return str(int(v))
+    return f"{float(v):.6g}"
+
+
 def data_summary(data: MovieLensData, tables: SlateTables, simulated: bool, liked_threshold: float) -> pd.DataFrame:
     """metric / value / description rows describing the data and the slates (deterministic)."""
     r = data.ratings
@@ -101,7 +109,7 @@ def data_summary(data: MovieLensData, tables: SlateTables, simulated: bool, like
     ]
     return pd.DataFrame({
         "metric": [m for m, _, _ in rows],
-        "value": [v if isinstance(v, str) else f"{v:.6g}" for _, v, _ in rows],
+        "value": [_fmt(v) for _, v, _ in rows],
         "description": [d for _, _, d in rows],
     })
 

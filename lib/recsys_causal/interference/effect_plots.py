@@ -26,11 +26,11 @@ def plot_item_lift_by_exposure(table: pd.DataFrame) -> Any:
     ax.barh(t["group"], vals, color=colors)
     ax.axvline(0, color="0.3", lw=0.8)
     for y, (v, n) in enumerate(zip(vals, t["items"], strict=True)):
-        ax.annotate(f"{v:+.3f}  ({n:,} items)", (v, y), xytext=(4 if v >= 0 else -4, 0),
-                    textcoords="offset points", va="center", ha="left" if v >= 0 else "right", fontsize=8)
+        ax.annotate(f"{v:+.3f}  ({n:,} items)", (max(v, 0.0), y), xytext=(4, 0),
+                    textcoords="offset points", va="center", ha="left", fontsize=8)
     lo, hi = min(vals.min(), 0), max(vals.max(), 0)
-    pad = 0.45 * (hi - lo)
-    ax.set_xlim(lo - pad, hi + pad)
+    pad = 0.05 * (hi - lo)
+    ax.set_xlim(lo - pad, hi + 0.8 * (hi - lo))
     ax.set_xlabel("Change in expected clicks per slate if promoted (simulator's truth)")
     ax.set_ylabel("")
     fig.tight_layout()
@@ -41,37 +41,32 @@ def plot_effect_waterfall(product: pd.DataFrame) -> Any:
     """Waterfall from the focal gain through the competitor changes to the net slate change.
 
     Bars are the randomized estimates per 1,000 promoted slates, whiskers their 95% intervals
-    (drawn at each step's end), black diamonds the simulator's true values (when present).
+    (drawn at each step's end); black diamonds are each step's true value (when present), placed
+    on the same base as its bar, so whisker and diamond compare the step itself.
     """
     p = product.set_index("key")
     steps = [("focal_gain", "Focal item\n(naive view)"), ("same_cluster_change", "Same-cluster\ncompetitors"),
              ("other_change", "Other\ncompetitors")]
     fig, ax = new_figure(height=3.8)
+    has_oracle = bool(p["oracle_value"].notna().all())
     start = 0.0
-    start_oracle = 0.0
-    has_oracle = p["oracle_value"].notna().all()
-    for i, (key, label) in enumerate(steps):
+    for i, (key, _) in enumerate([*steps, ("total_change", "net")]):
         r = p.loc[key]
-        v = float(r["value"])
-        ax.bar(i, v, bottom=start, color=GAIN_COLOR if v >= 0 else LOSS_COLOR, width=0.6)
-        end = start + v
-        ax.errorbar(i, end, yerr=[[v - r["ci_95_lower"]], [r["ci_95_upper"] - v]], color="0.15", capsize=4, lw=1)
-        ax.plot([i + 0.3, i + 0.7], [end, end], color="0.5", lw=0.8, ls=":")
+        v, lo, hi = float(r["value"]), float(r["ci_95_lower"]), float(r["ci_95_upper"])
+        net = key == "total_change"
+        base = 0.0 if net else start
+        color = NET_COLOR if net else (GAIN_COLOR if v >= 0 else LOSS_COLOR)
+        ax.bar(i, v, bottom=base, color=color, width=0.6)
+        ax.errorbar(i, base + v, yerr=[[v - lo], [hi - v]], color="0.15", capsize=4, lw=1)
         if has_oracle:
-            start_oracle += float(r["oracle_value"])
-            ax.plot(i, start_oracle, marker="D", color=ORACLE_COLOR, ms=5, ls="none",
+            ax.plot(i, base + float(r["oracle_value"]), marker="D", color=ORACLE_COLOR, ms=5, ls="none",
                     label="true value (simulator)" if i == 0 else None)
-        ax.annotate(f"{v:+,.0f}", (i, max(start, end)), xytext=(0, 4), textcoords="offset points",
-                    ha="center", fontsize=8)
-        start = end
-    r = p.loc["total_change"]
+        ax.annotate(f"{v:+,.0f}", (i + 0.31, base + v), xytext=(2, 0), textcoords="offset points",
+                    ha="left", va="center", fontsize=8)
+        if not net:
+            ax.plot([i + 0.3, i + 0.7], [base + v, base + v], color="0.5", lw=0.8, ls=":")
+            start = base + v
     n = len(steps)
-    tv = float(r["value"])
-    ax.bar(n, tv, color=NET_COLOR, width=0.6)
-    ax.errorbar(n, tv, yerr=[[tv - r["ci_95_lower"]], [r["ci_95_upper"] - tv]], color="0.15", capsize=4, lw=1)
-    if has_oracle:
-        ax.plot(n, float(r["oracle_value"]), marker="D", color=ORACLE_COLOR, ms=5, ls="none")
-    ax.annotate(f"{tv:+,.0f}", (n, max(tv, 0)), xytext=(0, 4), textcoords="offset points", ha="center", fontsize=8)
     ax.axhline(0, color="0.3", lw=0.8)
     ax.set_xticks(np.arange(n + 1), [label for _, label in steps] + ["Net slate\nchange"])
     ax.set_ylabel("Clicks per 1,000 promoted slates")
@@ -80,18 +75,3 @@ def plot_effect_waterfall(product: pd.DataFrame) -> Any:
     fig.tight_layout()
     return fig
 
-
-def plot_randomization_distribution(null_draws: np.ndarray, effects: pd.DataFrame,
-                                    components: tuple[str, ...] = ("direct_focal", "total_slate")) -> Any:
-    """Histograms of re-randomized differences in means with the observed estimate marked."""
-    keys = list(effects["component"])
-    fig, axes = new_figure(1, len(components), height=3.0)
-    axes = np.atleast_1d(axes)
-    for ax, comp in zip(axes, components, strict=True):
-        j = keys.index(comp)
-        ax.hist(1000 * null_draws[:, j], bins=40, color=PALETTE[5])
-        ax.axvline(1000 * effects["estimate"].iloc[j], color=LOSS_COLOR, lw=1.5)
-        ax.set_title(effects["label"].iloc[j])
-        ax.set_xlabel("Clicks per 1,000 slates under the null")
-    fig.tight_layout()
-    return fig

@@ -49,7 +49,8 @@ ARM_CONTROL = "leave_slate_unchanged"
 ASSIGNMENT_STREAM = 2_001
 CLICK_STREAM = 2_002
 
-#: Columns the exposure step adds to each slate row (after the upstream slate columns).
+#: Columns the exposure step adds to each slate row (appended after the upstream slate columns;
+#: `same_cluster_as_focal` keeps its upstream place when the slate table already has it).
 EXPOSURE_ADDED_COLUMNS: tuple[str, ...] = (
     "promotion_applied",
     "assignment_arm",
@@ -271,6 +272,8 @@ def assignment_balance(exposure: pd.DataFrame, component: pd.DataFrame) -> pd.Da
 
     Randomization makes the arms alike in expectation; this table shows it for the covariates
     the click model uses (focal relevance and position, user liked rate, slate competition).
+    `chance_band` = 2 sqrt(1/n1 + 1/n0): about 95% of standardized differences fall within it
+    by chance alone under randomization.
     """
     focal = exposure.loc[exposure["is_focal_item"].to_numpy().astype(bool)].set_index("slate_id")
     per_slate = exposure.groupby("slate_id", sort=False).agg(
@@ -292,6 +295,7 @@ def assignment_balance(exposure: pd.DataFrame, component: pd.DataFrame) -> pd.Da
         "total_expected_clicks_no_promotion": "Expected clicks without promotion (oracle)",
     }
     t = tab["promotion_applied"].to_numpy() == 1
+    chance_band = 2.0 * np.sqrt(1.0 / t.sum() + 1.0 / (~t).sum())
     rows = []
     for col, label in covariates.items():
         x = pd.to_numeric(tab[col]).to_numpy(dtype=np.float64)
@@ -302,6 +306,7 @@ def assignment_balance(exposure: pd.DataFrame, component: pd.DataFrame) -> pd.Da
             "promoted_mean": m1,
             "control_mean": m0,
             "standardized_difference": (m1 - m0) / pooled if pooled > 0 else 0.0,
+            "chance_band": chance_band,
         })
     return pd.DataFrame(rows)
 
@@ -375,7 +380,7 @@ def example_slates(
     user_ids = 100_000 + np.arange(n_slates) * 50
     user_liked = rng.beta(3, 3, size=n_slates)
     user_n = rng.integers(20, 800, size=n_slates)
-    movies = np.stack([rng.choice(n_movies, size=slate_size, replace=False) for _ in range(n_slates)])
+    movies = np.argsort(rng.random((n_slates, n_movies)), axis=1)[:, :slate_size]  # without replacement
     focal_pos = rng.integers(focal_min_position, focal_max_position + 1, size=n_slates)
     n = n_slates * slate_size
     slate_idx = np.repeat(np.arange(n_slates), slate_size)
@@ -393,14 +398,20 @@ def example_slates(
         "userId": user_ids[slate_idx],
         "movieId": 1_000 + movie,
         "title": pd.array([f"Movie {m} (2000)" for m in movie], dtype="string"),
+        "genres": pd.array(cluster_names[movie_cluster[movie]], dtype="string"),
         "slate_position_seed": position,
         "is_focal_item": is_focal,
         "focal_seed_position": focal_pos[slate_idx],
         "focal_movieId": 1_000 + focal_movie[slate_idx],
+        "focal_title": pd.array([f"Movie {m} (2000)" for m in focal_movie[slate_idx]], dtype="string"),
         "spillover_cluster": pd.array(cluster_names[movie_cluster[movie]], dtype="string"),
         "focal_spillover_cluster": pd.array(cluster_names[movie_cluster[focal_movie[slate_idx]]], dtype="string"),
+        "same_cluster_as_focal": ((movie_cluster[movie] == movie_cluster[focal_movie[slate_idx]])
+                                  & (is_focal == 0)).astype(np.int8),
         "observed_relevance": rating,
         "high_relevance": (rating >= 4.0).astype(np.int8),
+        "baseline_visibility": visibility(position),
+        "slate_score": -position.astype(np.float64),
         "sample_rating_count": movie_count[movie],
         "sample_mean_rating": 3.0 + movie_liked[movie],
         "sample_liked_rate": movie_liked[movie],
@@ -412,5 +423,4 @@ def example_slates(
         "active_years": rng.integers(1, 5, size=n_slates)[slate_idx],
         "unique_primary_genres": rng.integers(3, 15, size=n_slates)[slate_idx],
         "activity_span_days": rng.integers(0, 2_000, size=n_slates)[slate_idx],
-        "baseline_visibility": visibility(position),
     })

@@ -336,11 +336,17 @@ def describe_naive_vs_total(effects: pd.DataFrame) -> str:
     else:
         verdict = "the data cannot tell whether the slate as a whole gains or loses clicks"
     opposite = np.sign(f["estimate"]) != np.sign(tot["estimate"])
+    decisive = tot["ci_95_upper"] < 0 or tot["ci_95_lower"] > 0
+    if opposite and decisive:
+        tail = ": the naive read-out has the wrong sign for the slate."
+    elif opposite:
+        tail = ": the naive read-out's sign is not supported at the slate level."
+    else:
+        tail = "."
     return (
         f"Looking only at the promoted item, promotion {sign_f} {abs(k * f['estimate']):,.1f} clicks per "
         f"1,000 promoted slates; counting every item of the slate, the change is {_fmt(k * tot['estimate'])} "
-        f"({_interval(k * tot['ci_95_lower'], k * tot['ci_95_upper'])}), so {verdict}"
-        + (" — the naive analysis gets the sign wrong." if opposite else ".")
+        f"({_interval(k * tot['ci_95_lower'], k * tot['ci_95_upper'])}), so {verdict}{tail}"
     )
 
 
@@ -360,15 +366,18 @@ def describe_product(product: pd.DataFrame) -> str:
     return msg + "."
 
 
-def describe_balance(balance: pd.DataFrame, threshold: float = 0.1) -> str:
-    """Sentence on covariate balance between the arms."""
+def describe_balance(balance: pd.DataFrame) -> str:
+    """Sentence on covariate balance, judged against the band chance alone produces."""
     worst = balance.loc[balance["standardized_difference"].abs().idxmax()]
-    n_big = int((balance["standardized_difference"].abs() > threshold).sum())
+    band = float(balance["chance_band"].iloc[0])
+    n_out = int((balance["standardized_difference"].abs() > band).sum())
+    verdict = (f"all lie within the ±{band:.2f} that chance alone produces about 95% of the time with these arm sizes"
+                if n_out == 0 else
+               f"{n_out} of {len(balance)} lie outside the ±{band:.2f} band that chance alone produces about 95% "
+               "of the time, which with this many covariates is itself not unusual")
     return (
         f"The largest standardized difference between promoted and control slates is "
-        f"{worst['standardized_difference']:+.3f} ({worst['covariate'].lower()}); "
-        + ("no covariate exceeds " if n_big == 0 else f"{n_big} covariate(s) exceed ")
-        + f"{threshold:g}, as expected when a coin decides."
+        f"{worst['standardized_difference']:+.3f} ({worst['covariate'].lower()}); {verdict}."
     )
 
 
@@ -395,3 +404,20 @@ def describe_item_lift(table: pd.DataFrame) -> str:
         f"'{worst.lower()}' items ({losses.min():+.3f}), and all competitors together change by "
         f"{losses.sum():+.3f}."
     )
+
+
+def describe_waterfall(product: pd.DataFrame) -> str:
+    """Sentence walking the waterfall: focal gain, competitor changes, net, and the oracle's net."""
+    p = product.set_index("key")
+    f, s, o, t = (float(p.loc[k, "value"]) for k in ("focal_gain", "same_cluster_change", "other_change", "total_change"))
+    text = (
+        f"Per 1,000 promoted slates the promoted item changes by {_fmt(f, 0)} clicks, same-cluster competitors "
+        f"by {_fmt(s, 0)} and other competitors by {_fmt(o, 0)}, a net change of {_fmt(t, 0)}"
+    )
+    truth = p.loc["total_change", "oracle_value"]
+    if np.isfinite(truth):
+        text += f" (true net change {_fmt(float(truth), 0)})"
+    share = abs(s) / (abs(s) + abs(o)) if (s < 0 and o < 0) else np.nan
+    if np.isfinite(share):
+        text += f"; same-cluster competitors carry {100 * share:.0f}% of the competitors' loss"
+    return text + "."

@@ -27,15 +27,21 @@ def _interval_plot(
     label: str | None = None,
     marker: str = "o",
 ) -> None:
+    """Point estimates with interval segments (drawn as lines, so an interval that does not
+    contain its point estimate, as a percentile bootstrap interval may not, still plots)."""
     pos = np.arange(len(labels)) + offset
-    err = np.vstack([est - lo, hi - est])
     cols = colors if isinstance(colors, list) else [colors] * len(labels)
     for i in range(len(labels)):
-        kw = {"fmt": marker, "color": cols[i], "ecolor": cols[i], "capsize": 3, "label": label if i == 0 else None}
-        if horizontal:
-            ax.errorbar(est[i], pos[i], xerr=err[:, i : i + 1], **kw)
-        else:
-            ax.errorbar(pos[i], est[i], yerr=err[:, i : i + 1], **kw)
+        seg = ([lo[i], hi[i]], [pos[i], pos[i]]) if horizontal else ([pos[i], pos[i]], [lo[i], hi[i]])
+        ax.plot(*seg, color=cols[i], linewidth=1.6, solid_capstyle="butt")
+        cap = 0.12
+        for end in (lo[i], hi[i]):
+            if horizontal:
+                ax.plot([end, end], [pos[i] - cap, pos[i] + cap], color=cols[i], linewidth=1.2)
+            else:
+                ax.plot([pos[i] - cap, pos[i] + cap], [end, end], color=cols[i], linewidth=1.2)
+        xy = (est[i], pos[i]) if horizontal else (pos[i], est[i])
+        ax.plot(*xy, marker=marker, color=cols[i], linestyle="none", label=label if i == 0 else None)
 
 
 def plot_aipw_pairs(results: pd.DataFrame) -> Any:
@@ -148,7 +154,7 @@ def plot_moderator_importance(importance: pd.DataFrame, top: int = 12) -> Any:
     axes[0].set_yticks(y, list(imp["feature"]))
     axes[0].set_xlabel("Share of total gain")
     axes[0].set_title("LightGBM gain")
-    axes[1].barh(y, imp["permutation_importance"], xerr=imp["permutation_importance_std"], color=PALETTE[1], ecolor="black")
+    axes[1].barh(y, imp["permutation_importance"], xerr=imp["permutation_importance_std"].fillna(0.0).abs(), color=PALETTE[1], ecolor="black")
     axes[1].axvline(0, color="black", linewidth=0.8)
     axes[1].set_xlabel("Increase in held-out MSE")
     axes[1].set_title("Permutation (held-out folds)")
@@ -162,7 +168,8 @@ def plot_effect_calibration(buckets: pd.DataFrame) -> Any:
     fig, ax = new_figure(height=3.8)
     x = t["mean_smoothed_effect"].to_numpy(float)
     y = t["mean_raw_aipw_score"].to_numpy(float)
-    ax.errorbar(x, y, yerr=np.vstack([y - t["raw_aipw_ci_95_lower"], t["raw_aipw_ci_95_upper"] - y]), fmt="o", color=PALETTE[0], capsize=3, label="held-out AIPW (95% CI)")
+    ax.vlines(x, t["raw_aipw_ci_95_lower"], t["raw_aipw_ci_95_upper"], color=PALETTE[0], linewidth=1.4)
+    ax.plot(x, y, "o", color=PALETTE[0], label="held-out AIPW (95% CI)")
     if "mean_oracle_cate" in t.columns:
         ax.plot(x, t["mean_oracle_cate"].to_numpy(float), "s", color=ORACLE_COLOR, label="true mean effect")
     lim = [min(x.min(), np.nanmin(t["raw_aipw_ci_95_lower"])), max(x.max(), np.nanmax(t["raw_aipw_ci_95_upper"]))]

@@ -79,3 +79,19 @@ def describe_balance(balance: pd.DataFrame) -> str:
         f"{before['covariate']}, {before['smd_unweighted']:+.2f}); after weighting the largest is "
         f"{after['covariate']} ({after['smd_weighted']:+.2f}): {verdict}."
     )
+
+
+def describe_diagnostics(metrics: pd.DataFrame, balance: pd.DataFrame, ess: pd.DataFrame, primary: str) -> str:
+    """What the chapter's diagnostics say about positivity and measured confounding, in one line."""
+    m = metrics.set_index("model").loc[primary]
+    e = ess.set_index("arm")
+    worst = float(balance["smd_weighted"].abs().max())
+    return (
+        f"Positivity: {100 * m['share_extreme']:.1f}% of user-days have an extreme primary propensity. "
+        f"Measured confounding: the largest weighted |SMD| is {worst:.3f} "
+        f"({'below' if worst < SMD_THRESHOLD else 'above'} 0.1). Precision: the weights keep "
+        f"{100 * float(e.loc['all', 'ess_share']):.0f}% of the sample as effective sample size. "
+        "None of these can check unmeasured confounding or the carry-over of past treatment into "
+        "today's covariates; they only show the weights do what they are meant to do with the "
+        "history that was recorded."
+    )

@@ -235,13 +235,18 @@ def ordered_buckets(table: pd.DataFrame) -> pd.DataFrame:
 
 def describe_metrics(metrics: pd.DataFrame, digits: int = 3) -> str:
     """The out-of-fold fit of the smoother, and (on simulated data) how close it is to the truth."""
-    o = metrics[metrics["fold"].astype(str).str.startswith("overall")].iloc[0]
+    is_overall = metrics["fold"].astype(str).str.startswith("overall")
+    o = metrics[is_overall].iloc[0]
+    folds = metrics.loc[~is_overall, "r2"]
     text = (
-        f"Out of fold, the smoother explains R² = {o['r2']:.{digits}f} of the variance of the raw AIPW scores "
-        f"(fold range {metrics.loc[~metrics['fold'].astype(str).str.startswith('overall'), 'r2'].min():.{digits}f} to "
-        f"{metrics.loc[~metrics['fold'].astype(str).str.startswith('overall'), 'r2'].max():.{digits}f}); "
-        "a value near zero or below is expected because the pseudo-outcome is mostly noise, and says little about "
-        "whether the smoothed effects are right."
+        f"Out of fold, the smoother reaches R² = {o['r2']:.{digits}f} against the raw AIPW scores "
+        f"(folds: {folds.min():.{digits}f} to {folds.max():.{digits}f})"
+    )
+    text += (
+        "; a value this close to zero is expected because the pseudo-outcome is mostly noise, and says little "
+        "about whether the smoothed effects are right."
+        if o["r2"] < 0.05
+        else "."
     )
     if pd.notna(o.get("oracle_cate_corr", np.nan)):
         better = o["oracle_cate_rmse"] < o["constant_oracle_rmse"]
@@ -288,3 +293,20 @@ def describe_importance(importance: pd.DataFrame, top: int = 3) -> str:
         "These rank how useful a covariate is for predicting the noisy pseudo-outcome, not causal effects of the covariate."
     )
 
+
+
+def describe_distributions(pred: pd.DataFrame, digits: int = 1) -> str:
+    """How much narrower the smoothed effects are than the raw scores (and than the truth, if known)."""
+    raw_sd = float(pred["aipw_score"].std())
+    sm = pred["smoothed_aipw_effect"]
+    text = (
+        f"The raw AIPW scores have SD {raw_sd:.{digits}f}; the smoothed effects have SD {sm.std():.{digits}f} "
+        f"(5th to 95th percentile {sm.quantile(0.05):.{digits}f} to {sm.quantile(0.95):.{digits}f}), and "
+        f"{100 * (sm > 0).mean():.1f}% of user-days get a positive smoothed effect."
+    )
+    if "oracle_cate" in pred.columns and pred["oracle_cate"].notna().any():
+        text += (
+            f" The simulator's true effects have SD {pred['oracle_cate'].std():.{digits}f} "
+            f"({100 * (pred['oracle_cate'] > 0).mean():.1f}% positive)."
+        )
+    return text

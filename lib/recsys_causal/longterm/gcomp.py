@@ -268,3 +268,30 @@ def fold_metrics_summary(fold_metrics: pd.DataFrame) -> pd.DataFrame:
     out = g[["rmse", "mae", "r2"]].agg(["mean", "std"])
     out.columns = [f"{a}_{b}" for a, b in out.columns]
     return out.reset_index()
+
+
+def describe_fold_metrics(fold_metrics: pd.DataFrame) -> str:
+    """Which outcome model predicts held-out users better, and how stable that is across folds."""
+    s = fold_metrics_summary(fold_metrics).set_index("model")
+    best = s["rmse_mean"].idxmin()
+    parts = [f"{m}: RMSE {r.rmse_mean:.4g} (fold SD {r.rmse_std:.2g}), R² {r.r2_mean:.3f}"
+             for m, r in s.iterrows()]
+    return (f"On held-out users, {'; '.join(parts)}. The {best} model predicts next-7-day interactions "
+            "better; a good outcome fit is necessary for g-computation but says nothing about whether "
+            "the treatment contrast inside the model is right.")
+
+
+def describe_fixed_vs_refit(estimates: pd.DataFrame) -> str:
+    """How much narrower the fixed-prediction interval is than the refit one."""
+    parts = []
+    for r in estimates.itertuples(index=False):
+        if getattr(r, "interval", "fixed") != "refit":
+            continue
+        w_refit = r.ci_95_upper - r.ci_95_lower
+        w_fixed = r.ci_fixed_upper - r.ci_fixed_lower
+        parts.append(f"{r.model}: {w_fixed:.3g} with predictions fixed vs {w_refit:.3g} when the model is "
+                     f"re-fitted ({r.bootstrap_reps} replicates)")
+    if not parts:
+        return "Only the fixed-prediction bootstrap was run."
+    return ("Interval widths, " + "; ".join(parts) + ". Holding the predictions fixed ignores the "
+            "uncertainty of the fitted model itself, which for g-computation is nearly all of it.")

@@ -135,3 +135,34 @@ def msm_coefficients(panel: pd.DataFrame, weight: str = WEIGHT) -> pd.DataFrame:
     X = msm_design(panel)
     return cluster_robust_wls(X, panel[OUTCOME].to_numpy(float), panel[GROUP].to_numpy(),
                               weights=panel[weight].to_numpy(float)).frame()
+
+
+def truth_from_table(table: pd.DataFrame) -> float | None:
+    """The oracle estimate of an estimates table (None when the table has no oracle row: real data)."""
+    rows = table[table["method"].astype(str).eq(ORACLE_METHOD)]
+    return float(rows["estimate"].iloc[0]) if len(rows) else None
+
+
+def describe_sandwich_check(table: pd.DataFrame) -> str:
+    """Compare the bootstrap SE with the cluster-robust sandwich SE for each estimator."""
+    t = table[table["method"].ne(ORACLE_METHOD)]
+    parts = [f"{r.method}: bootstrap SE {r.se_bootstrap:.3g} vs sandwich SE {r.se_cluster_robust:.3g}"
+             for r in t.itertuples(index=False)]
+    ratio = (t["se_cluster_robust"] / t["se_bootstrap"]).to_numpy(float)
+    verdict = ("the two agree within 20%, so the percentile intervals are not an artefact of the resampling"
+               if np.all(np.abs(ratio - 1) < 0.2) else
+               "they differ by more than 20% for at least one estimator; with few users or heavy weights "
+               "the bootstrap is the more trustworthy of the two")
+    return "; ".join(parts) + f". {verdict[0].upper()}{verdict[1:]}."
+
+
+def describe_msm(table: pd.DataFrame) -> str:
+    """Naive vs weighted vs MSM: how much the weighting moved the estimate and the relative lift."""
+    t = table.set_index("method")
+    naive, msm = t.loc[NAIVE_METHOD], t.loc[MSM_METHOD]
+    return (
+        f"Weighting moves the contrast from {naive['estimate']:.3g} (naive) to "
+        f"{t.loc[WEIGHTED_DIM_METHOD, 'estimate']:.3g} (weighted) and {msm['estimate']:.3g} (MSM with "
+        f"calendar adjustment); the MSM effect is {100 * msm['relative_lift_vs_weighted_control_mean']:+.2f}% "
+        f"of the weighted control mean of {msm['weighted_control_mean']:.4g} next-7-day interactions."
+    )

@@ -80,7 +80,12 @@ def plot_estimates(table: pd.DataFrame, truth: float | None = None, xlabel: str 
     t = table.dropna(subset=["ci_95_lower", "ci_95_upper"]).reset_index(drop=True)
     fig, ax = new_figure(height=1.0 + 0.55 * len(t))
     y = np.arange(len(t))[::-1]
-    ax.errorbar(t["estimate"], y, xerr=[t["estimate"] - t["ci_95_lower"], t["ci_95_upper"] - t["estimate"]],
+    # an interval need not contain its point estimate (a shifted or skewed bootstrap): clip at 0
+    lower = np.maximum(t["estimate"] - t["ci_95_lower"], 0.0)
+    upper = np.maximum(t["ci_95_upper"] - t["estimate"], 0.0)
+    ax.scatter(t["ci_95_lower"], y, marker="|", color="black")
+    ax.scatter(t["ci_95_upper"], y, marker="|", color="black")
+    ax.errorbar(t["estimate"], y, xerr=[lower, upper],
                 fmt="o", color=PALETTE[0], ecolor="black", capsize=4)
     ax.axvline(0, color="grey", linewidth=1)
     if truth is not None:

@@ -278,3 +278,16 @@ def describe_propensity_models(metrics: pd.DataFrame) -> str:
                 "history predicts treatment strongly, so weights will be uneven")
     return (f"Out of fold, {'; '.join(parts)}. The {best} model has the lower log loss; "
             f"{strength} (AUC {auc:.2f}).")
+
+
+def describe_overlap(metrics: pd.DataFrame, primary: str) -> str:
+    """One sentence on positivity: range of the primary scores and the share of extreme ones."""
+    r = metrics.set_index("model").loc[primary]
+    verdict = ("practical positivity holds: almost every user-day could have gone either way"
+               if r["share_extreme"] < 0.01 else
+               "positivity is strained for these rows: their weights rest on very few comparable days"
+               if r["share_extreme"] < 0.10 else
+               "positivity is badly violated: a large share of user-days is (almost) always or never treated")
+    return (f"Under the primary {primary} model the out-of-fold scores range from {r['min_e']:.3f} to "
+            f"{r['max_e']:.3f}; {100 * r['share_e_below_lo']:.1f}% of rows have e < 0.05 and "
+            f"{100 * r['share_e_above_hi']:.1f}% have e > 0.95, so {verdict}.")

@@ -42,39 +42,39 @@ def format_number(value: float, decimals: int) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def _edge_labels(edges: np.ndarray, prefix: str) -> list[str]:
-    k = len(edges) - 1
+def _edge_labels(interior: np.ndarray, prefix: str) -> list[str]:
+    """Labels of the buckets cut at the sorted `interior` edges, with just enough decimals to differ."""
+    k = len(interior) + 1
     if k == 1:
         return [f"{prefix}1 (all)"]
-    span = float(np.nanmax(np.abs(edges))) if len(edges) else 1.0
+    span = float(np.max(np.abs(interior)))
     start = 0 if span >= 100 else (1 if span >= 10 else 2)
-    for decimals in range(start, 10):
-        e = [format_number(v, decimals) for v in edges]
-        if len(set(e[1:-1])) == k - 1:
+    for decimals in range(start, 12):
+        e = [format_number(v, decimals) for v in interior]
+        if len(set(e)) == len(e):
             break
-    labels = [f"{prefix}1 (≤ {e[1]})"]
-    labels += [f"{prefix}{i + 1} (> {e[i]}, ≤ {e[i + 1]})" for i in range(1, k - 1)]
-    labels.append(f"{prefix}{k} (> {e[k - 1]})")
+    labels = [f"{prefix}1 (≤ {e[0]})"]
+    labels += [f"{prefix}{i + 1} (> {e[i - 1]}, ≤ {e[i]})" for i in range(1, k - 1)]
+    labels.append(f"{prefix}{k} (> {e[-1]})")
     return labels
 
 
 def quantile_buckets(values: pd.Series | np.ndarray, q: int = 4, prefix: str = "Q") -> pd.Categorical:
     """Quantile buckets as an ordered categorical with numeric, readable labels.
 
-    Tied quantiles are merged (fewer than q buckets then); intervals are right-closed and the
-    lowest includes the minimum, as in `pandas.qcut`.
+    Intervals are right-closed, cut at the q-quantiles. Tied quantiles are merged (fewer than q
+    buckets then), and a quantile equal to the minimum still separates "≤ min" from the rest.
     """
     x = np.asarray(values, dtype=float)
     if np.isnan(x).any():
         raise ValueError("cannot bucket a column with missing values")
-    edges = np.unique(np.quantile(x, np.linspace(0.0, 1.0, q + 1)))
-    if len(edges) == 1:
-        edges = np.array([edges[0], edges[0]])
-        codes = np.zeros(len(x), dtype=np.int64)
-    else:
-        codes = np.searchsorted(edges[1:-1], x, side="left").astype(np.int64)
-    labels = _edge_labels(edges, prefix)
-    return pd.Categorical.from_codes(codes, categories=labels, ordered=True)
+    if len(x) == 0:
+        raise ValueError("cannot bucket an empty column")
+    qs = np.quantile(x, np.linspace(0.0, 1.0, q + 1))
+    interior = np.unique(qs[1:-1])
+    interior = interior[interior < x.max()]
+    codes = np.searchsorted(interior, x, side="left").astype(np.int64)
+    return pd.Categorical.from_codes(codes, categories=_edge_labels(interior, prefix), ordered=True)
 
 
 def day_of_week_categorical(values: pd.Series | np.ndarray) -> pd.Categorical:
@@ -102,7 +102,7 @@ def add_segment_columns(df: pd.DataFrame, q: int = 4) -> pd.DataFrame:
 def segment_bootstrap(
     values: np.ndarray,
     clusters: np.ndarray | pd.Series,
-    segments: pd.Categorical,
+    segments: pd.Categorical | pd.Series,
     n_bootstrap: int,
     seed: int,
     counts: np.ndarray | None = None,
@@ -113,8 +113,9 @@ def segment_bootstrap(
     each replicate's segment mean is sum(count x indicator x value) / sum(count x indicator).
     A segment absent from a replicate gives NaN there (ignored by the percentile interval).
     """
-    codes = np.asarray(pd.Categorical(segments).codes)
-    k = len(segments.categories)
+    cat = pd.Categorical(segments)
+    codes = np.asarray(cat.codes)
+    k = len(cat.categories)
     ind = np.zeros((len(codes), k))
     ok = codes >= 0
     ind[np.nonzero(ok)[0], codes[ok]] = 1.0
@@ -273,3 +274,12 @@ def describe_segment_type(summary: pd.DataFrame, segment_type: str, digits: int 
         f"{hi['aipw_ate']:.{digits}f} ({hi['segment']}); {n_ex} of {len(df)} intervals exclude zero before "
         f"correction and {n_surv} survive the multiplicity correction."
     )
+
+
+def segment_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Reported segments (size filter passed) in numeric order, with readable names, for display."""
+    df = ordered_segments(summary[summary["passes_size_filter"].astype(bool)])
+    df = df.assign(segment_type=df["segment_type"].map(lambda t: SEGMENT_SPECS.get(t, (t, t))[1]))
+    cols = ["segment_type", "segment", "rows", "users", "treatment_rate", "mean_propensity", "aipw_ate",
+            "ci_95_lower", "ci_95_upper", "p_value", "p_adjusted", "survives_correction"]
+    return df[cols].rename(columns={"segment_type": "segment type"})

@@ -1,0 +1,77 @@
+"""Render a run's executed chapters into the book: HTML + PDF in `_book/`.
+
+    from recsys_causal.render import render_book
+    book = render_book(run_dir, root)          # quarto when found, else the fallback
+    book.html, book.pdf, book.renderer, book.chapters
+
+With quarto (>= 1.9, found on PATH or through $RECSYS_CAUSAL_QUARTO / $QUARTO_PATH) the book is
+rendered by `quarto render`; without it by the fallback built from nbformat, pandoc and typst.
+Both read the same `report/_quarto.yml`, written from the committed `_quarto.yml` for the run.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from recsys_causal.render.book import BOOK_DIR, prepare_report, quarto_config, write_quarto_yml
+from recsys_causal.render.fallback import FallbackError, render_fallback
+from recsys_causal.render.quarto import NOT_FOUND, QuartoError, find_quarto, render_quarto
+
+__all__ = [
+    "BookResult", "RenderError", "render_book", "find_quarto", "quarto_config", "write_quarto_yml",
+    "NOT_FOUND",
+]
+
+
+class RenderError(RuntimeError):
+    """The book could not be rendered (the message says why and what to do)."""
+
+
+@dataclass
+class BookResult:
+    """Where the rendered book is and what it holds."""
+
+    html: Path  # root/_book/index.html
+    pdf: Path  # the one PDF in root/_book/
+    renderer: str  # 'quarto' or 'fallback'
+    chapters: list[str]  # ids of the registry chapters in the book (executed in this run), in order
+    missing: list[str] = field(default_factory=list)  # registry chapters not executed in this run
+    run_date: str = ""
+
+
+def render_book(run_dir: Path, root: Path, renderer: str = "auto") -> BookResult:
+    """Copy the run's executed chapters into report/, write the includes, and render _book/.
+
+    renderer: 'auto' (quarto when found, else the fallback), 'quarto' (error when absent) or
+    'fallback'. Chapters the run did not execute are left out of the book (a partial run renders).
+    """
+    if renderer not in ("auto", "quarto", "fallback"):
+        raise RenderError(f"renderer '{renderer}' is not one of auto, quarto, fallback")
+    run_dir, root = Path(run_dir), Path(root)
+    if not run_dir.is_dir():
+        raise RenderError(f"run directory '{run_dir}' does not exist; run the pipeline first")
+    binary = find_quarto() if renderer in ("auto", "quarto") else None
+    if renderer == "quarto" and not binary:
+        raise RenderError(NOT_FOUND + "; or use --renderer fallback")
+    prepared = prepare_report(run_dir, root)
+    out_dir = root / BOOK_DIR
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    ids = [c.id for c in prepared.present]
+    missing = [c.id for c in prepared.missing]
+    if binary:
+        try:
+            render_quarto(prepared.report_dir, binary)
+        except QuartoError as exc:
+            raise RenderError(str(exc)) from exc
+        pdfs = sorted(out_dir.glob("*.pdf"))
+        if not pdfs:
+            raise RenderError(f"quarto rendered no PDF into {out_dir}")
+        return BookResult(out_dir / "index.html", pdfs[0], "quarto", ids, missing, prepared.run_date)
+    try:
+        res = render_fallback(prepared.report_dir, out_dir, prepared.config)
+    except FallbackError as exc:
+        raise RenderError(str(exc)) from exc
+    return BookResult(res.html, res.pdf, "fallback", ids, missing, prepared.run_date)

@@ -80,7 +80,6 @@ def quarto_config() -> dict[str, Any]:
         "lang": "en",
         "language": {"section-title-appendices": PARTS["validation"]},
         "execute": {"enabled": False, "echo": True, "warning": False},
-        "crossref": {"chapters": True},
         "format": {
             "html": {
                 "theme": "default",

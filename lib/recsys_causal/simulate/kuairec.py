@@ -10,12 +10,12 @@ Each user i has a latent standardised *activity* a_i and *watch quality* q_i (bo
 On day t (7 burn-in days precede the written window, so day 0 already has a history):
 
 * active: A_it = 1{U_act < sigmoid(2.4 + 0.9 a_i)}  (exogenous; inactive days have no plays);
-* intensity: log lam_it = log(mean_plays) + 0.45 a_i + 0.10 q_i + dow(t) + eps_it
+* intensity: log lam_it = log(mean_plays) + 0.40 a_i + 0.30 q_i + dow(t) + eps_it
   + tau_i * (number of high-watch days among the previous 7 days)
   + 0.15 * gamma_u * (sum of the unmeasured shocks z of the previous 7 days);
   plays n_it = A_it * (1 + Poisson(lam_it));
 * treatment (a high-watch day), decided before the day's watch ratios:
-  logit P(D_it = 1) = -0.2 + c * [1.6 (h_it - 1.35) + 0.5 (log1p(m_it) - log1p(3 mean_plays))] + gamma_u * z_it,
+  logit P(D_it = 1) = 0.15 + c * [2.0 (h_it - 1.35) + 0.3 (log1p(m_it) - log1p(3 mean_plays))] + gamma_u * z_it,
   where h_it = prior_3day_high_watch_share and m_it = prior_3day_interactions, both exactly the
   panel's pre-treatment covariates (sums over the 3 previous calendar days, inactive days 0).
   `c = confounding` (0: randomised; large: weak overlap). `z_it ~ N(0, 1)` is the
@@ -145,7 +145,7 @@ def _step(w: _World, p: _Paths, t: int, forced: int | None = None, rows: np.ndar
     share = np.divide(p.k[idx, lo3:t], nn, out=np.zeros(nn.shape), where=nn > 0)
     h = share.sum(axis=1)
     m = nn.sum(axis=1)
-    logit = -0.2 + w.confounding * (1.6 * (h - 1.35) + 0.5 * (np.log1p(m) - np.log1p(3 * w.mean_plays)))
+    logit = 0.15 + w.confounding * (2.0 * (h - 1.35) + 0.3 * (np.log1p(m) - np.log1p(3 * w.mean_plays)))
     logit = logit + w.gamma_u * w.z[idx, t]
     if forced is None:
         d = (w.u_treat[idx, t] < expit(logit)) & act
@@ -219,7 +219,7 @@ def simulate_kuairec(
     activity = rng_latent.standard_normal(n_users)
     quality = rng_latent.standard_normal(n_users)
     tau = effect_mean + effect_activity * activity + effect_quality * quality
-    base = np.log(mean_plays_per_day) + 0.45 * activity + 0.10 * quality - 0.5 * 0.3**2
+    base = np.log(mean_plays_per_day) + 0.40 * activity + 0.30 * quality - 0.5 * 0.3**2
     p_active = expit(2.4 + 0.9 * activity)
 
     # --- exogenous draws (common random numbers) -----------------------------------------------
@@ -379,7 +379,6 @@ def _write_csv(
     del order
     epoch_ms = day0_ms + day * 86_400_000 + ms_in_day
     dates = np.array([int((start + _dt.timedelta(days=int(d))).strftime("%Y%m%d")) for d in range(n_days)])
-    date_col = dates[day]
 
     n_missing = (max(3, total // 25_000) if matrix == "small_matrix" else 0) if missing_time_rows is None else int(missing_time_rows)
     n_dup = (total // 1000 if matrix == "big_matrix" else 0) if duplicate_rows is None else int(duplicate_rows)
@@ -391,14 +390,17 @@ def _write_csv(
 
     ts = pa.array((epoch_ms[idx] + UTC8_MS).astype("datetime64[ms]"), mask=~has_time)
     time_str = pc.strftime(ts, format="%Y-%m-%d %H:%M:%S")
-    date_vals = date_col[idx].astype("float64" if matrix == "small_matrix" else "int64")
+    # small_matrix stores date as a float ("20200705.0": pandas wrote a column holding NaN)
+    fmt = "{}.0" if matrix == "small_matrix" else "{}"
+    day_idx = pa.array(day[idx], mask=~has_time)
+    date_arr = pa.array([fmt.format(d) for d in dates]).take(day_idx)
     table = pa.table({
         "user_id": pa.array(user[idx]),
         "video_id": pa.array(video[idx]),
         "play_duration": pa.array(play[idx]),
         "video_duration": pa.array(vd[idx]),
         "time": time_str,
-        "date": pa.array(date_vals, mask=~has_time),
+        "date": date_arr,
         "timestamp": pa.array(epoch_ms[idx] / 1000.0, mask=~has_time),
         "watch_ratio": pa.array(ratio[idx]),
     })

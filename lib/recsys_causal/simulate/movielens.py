@@ -164,6 +164,94 @@ def _allocate(total: int, weights: np.ndarray, floor: int, cap: int) -> np.ndarr
     return counts
 
 
+HEAVY_SHARE = 0.125  # users rating more than this share of the movies use Gumbel top-k
+
+
+def _pick_movies(
+    rng: np.random.Generator, counts: np.ndarray, log_pop: np.ndarray, affinity: np.ndarray, primary: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct movies per user, drawn without replacement with P(j | u) ~ pop_j * exp(aff_u,g(j)).
+
+    Light users (the vast majority): successive sampling, i.e. draws *with* replacement from the
+    two-stage distribution genre | user, then movie | genre, keeping each user's first
+    ``counts[u]`` distinct movies in draw order; that is exactly sampling without replacement
+    proportional to the weights, at a cost linear in the number of ratings. Heavy users (more
+    than `HEAVY_SHARE` of the catalogue, where repeated draws would collide often): Gumbel top-k
+    over the whole catalogue, in chunks.
+    """
+    n_users, n_genres = affinity.shape
+    n_movies = len(log_pop)
+    heavy = counts > max(20, HEAVY_SHARE * n_movies)
+    parts_u: list[np.ndarray] = []
+    parts_m: list[np.ndarray] = []
+
+    # heavy users: Gumbel top-k, chunked by users sorted by count
+    hv = np.flatnonzero(heavy)
+    hv = hv[np.argsort(counts[hv], kind="stable")]
+    size = max(1, 2_000_000 // n_movies)
+    aff32 = affinity.astype(np.float32)
+    lp32 = log_pop.astype(np.float32)
+    for start in range(0, len(hv), size):
+        users = hv[start:start + size]
+        k = counts[users]
+        kmax = int(k.max())
+        u01 = rng.random((len(users), n_movies), dtype=np.float32)
+        keys = -(lp32[None, :] + aff32[users][:, primary] - np.log(-np.log(np.clip(u01, 1e-12, 1 - 1e-7))))
+        if kmax < n_movies:
+            part = np.argpartition(keys, kmax - 1, axis=1)[:, :kmax]
+            order = np.take_along_axis(part, np.argsort(np.take_along_axis(keys, part, axis=1), axis=1,
+                                                        kind="stable"), axis=1)
+        else:
+            order = np.argsort(keys, axis=1, kind="stable")
+        rows, cols = np.nonzero(np.arange(order.shape[1])[None, :] < k[:, None])
+        parts_u.append(users[rows])
+        parts_m.append(order[rows, cols])
+
+    # light users: successive sampling with replacement + first-k distinct
+    lt = np.flatnonzero(~heavy)
+    if len(lt):
+        pop = np.exp(log_pop - log_pop.max())
+        by_genre = np.argsort(primary, kind="stable")  # movies grouped by genre
+        g_sorted = primary[by_genre]
+        genre_mass = np.bincount(primary, weights=pop, minlength=n_genres)
+        within = np.cumsum(pop[by_genre])
+        seg_start = np.searchsorted(g_sorted, np.arange(n_genres))
+        before = np.r_[0.0, within][seg_start]
+        # position of each movie in [g, g + 1): genre index + cumulative share within the genre
+        cum = g_sorted + (within - before[g_sorted]) / np.where(genre_mass > 0, genre_mass, 1.0)[g_sorted]
+        gw = genre_mass[None, :] * np.exp(affinity[lt] - affinity[lt].max(axis=1, keepdims=True))
+        gcum = np.cumsum(gw / gw.sum(axis=1, keepdims=True), axis=1)
+        need = counts[lt].astype(np.int64)
+        acc_u = np.empty(0, dtype=np.int64)  # pending users' accepted draws (local index), in order
+        acc_m = np.empty(0, dtype=np.int64)
+        todo = np.arange(len(lt))
+        while len(todo):
+            have = np.bincount(acc_u, minlength=len(lt))[todo]
+            draws = np.ceil(1.5 * (need[todo] - have)).astype(np.int64) + 8
+            du = np.repeat(todo, draws)
+            g = (gcum[du] < rng.random(len(du))[:, None]).sum(axis=1)
+            g = np.minimum(g, n_genres - 1)
+            idx = np.minimum(np.searchsorted(cum, g + rng.random(len(du)), side="left"), n_movies - 1)
+            all_u = np.r_[acc_u, du]
+            all_m = np.r_[acc_m, by_genre[idx]]
+            _, first = np.unique(all_u * n_movies + all_m, return_index=True)
+            first.sort()  # keep draw order
+            all_u, all_m = all_u[first], all_m[first]
+            o = np.argsort(all_u, kind="stable")
+            su = all_u[o]
+            starts = np.r_[0, np.flatnonzero(su[1:] != su[:-1]) + 1]
+            rank = np.arange(len(su)) - np.repeat(starts, np.diff(np.r_[starts, len(su)]))
+            keep = np.sort(o[rank < need[su]])
+            all_u, all_m = all_u[keep], all_m[keep]
+            full = np.bincount(all_u, minlength=len(lt)) >= need
+            done = full[all_u]
+            parts_u.append(lt[all_u[done]])
+            parts_m.append(all_m[done])
+            acc_u, acc_m = all_u[~done], all_m[~done]
+            todo = np.flatnonzero(~full & np.isin(np.arange(len(lt)), todo))
+    return np.concatenate(parts_u), np.concatenate(parts_m)
+
+
 def simulate_ratings(
     n_users: int = 6040,
     n_movies: int = 3706,
@@ -197,34 +285,8 @@ def simulate_ratings(
     bias = r_usr.normal(0.0, 0.45, n_users)
     affinity = r_usr.normal(0.0, 0.5, (n_users, len(GENRES)))
 
-    # --- which movies each user rates: Gumbel top-k over users sorted by activity --------------
-    # Users with similar counts share a chunk, so each chunk only partially sorts its top k.
-    by_count = np.argsort(counts, kind="stable")
-    user_idx_parts, movie_idx_parts = [], []
-    budget = 2_000_000
-    start = 0
-    aff_item = (0.8 * affinity).astype(np.float32)
-    log_pop32 = log_pop.astype(np.float32)
-    while start < n_users:
-        size = max(1, budget // n_movies)
-        users = by_count[start:start + size]
-        k = counts[users]
-        kmax = int(k.max())
-        u01 = r_pick.random((len(users), n_movies), dtype=np.float32)
-        gumbel = -np.log(-np.log(np.clip(u01, 1e-12, 1 - 1e-7)))
-        keys = -(log_pop32[None, :] + aff_item[users][:, primary] + gumbel)
-        if kmax < n_movies:
-            part = np.argpartition(keys, kmax - 1, axis=1)[:, :kmax]
-            sub = np.take_along_axis(keys, part, axis=1)
-            order = np.take_along_axis(part, np.argsort(sub, axis=1, kind="stable"), axis=1)
-        else:
-            order = np.argsort(keys, axis=1, kind="stable")
-        rows, cols = np.nonzero(np.arange(order.shape[1])[None, :] < k[:, None])
-        user_idx_parts.append(users[rows])
-        movie_idx_parts.append(order[rows, cols])
-        start += len(users)
-    u = np.concatenate(user_idx_parts)
-    m = np.concatenate(movie_idx_parts)
+    # --- which movies each user rates ------------------------------------------------------
+    u, m = _pick_movies(r_pick, counts, log_pop, 0.8 * affinity, primary)
 
     # --- ratings ------------------------------------------------------------------------------
     latent = bias[u] + quality[m] + affinity[u, primary[m]] + r_rate.normal(0.0, 0.8, len(u))

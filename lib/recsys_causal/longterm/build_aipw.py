@@ -1,0 +1,207 @@
+"""Builders of chapter longterm_05's ten artifacts (doubly robust and heterogeneous effects).
+
+- AIPW scores, results (three kinds of intervals + E-value), bootstrap replicates and the
+  estimator comparison with AIPW;
+- segment effects and their bootstrap replicates;
+- the DR-learner's predictions, moderator importance, fold metrics and effect buckets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsys_causal.artifacts import RunStore, builder
+from recsys_causal.longterm.aipw import (
+    KEYS,
+    PROPENSITY_COLUMN,
+    RefitFn,
+    comparison_with_aipw,
+    primary_scores,
+    run_aipw,
+)
+from recsys_causal.longterm.effect_model import (
+    PRE_TREATMENT_COVARIATES,
+    EffectModelConfig,
+    effect_buckets,
+    fit_effect_model,
+)
+from recsys_causal.longterm.segments import SEGMENT_SPECS, add_segment_columns, segment_effects
+from recsys_causal.longterm.sensitivity import primary_sensitivity
+
+LT = "kuairec_long_term_"
+WEIGHTED_PANEL = f"{LT}weighted_panel.parquet"
+COUNTERFACTUALS = f"{LT}gcomp_counterfactuals.parquet"
+ESTIMATOR_COMPARISON = f"{LT}estimator_comparison.csv"
+ORACLE = f"{LT}oracle.parquet"
+
+AIPW_RESULTS = f"{LT}aipw_results.csv"
+AIPW_SCORES = f"{LT}aipw_scores.parquet"
+AIPW_BOOTSTRAP = f"{LT}aipw_bootstrap.csv"
+COMPARISON_WITH_AIPW = f"{LT}estimator_comparison_with_aipw.csv"
+SEGMENT_EFFECTS = f"{LT}aipw_segment_effects.csv"
+SEGMENT_BOOTSTRAP = f"{LT}aipw_segment_bootstrap.csv"
+EFFECT_PREDICTIONS = f"{LT}effect_model_predictions.parquet"
+EFFECT_IMPORTANCE = f"{LT}effect_moderator_importance.csv"
+EFFECT_METRICS = f"{LT}effect_model_metrics.csv"
+EFFECT_BUCKETS = f"{LT}smoothed_effect_buckets.csv"
+
+_LGBM_KEYS = ("lgbm_n_estimators", "lgbm_learning_rate", "lgbm_num_leaves", "lgbm_min_child_samples")
+_NUISANCE_KEYS = ("n_folds", "ridge_alpha", *_LGBM_KEYS)
+
+
+def _sorted(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.assign(event_date=pd.to_datetime(df["event_date"]).astype("datetime64[ns]"))
+    return out.sort_values(list(KEYS), kind="mergesort").reset_index(drop=True)
+
+
+def user_counts(user_ids: np.ndarray | pd.Series, n_bootstrap: int, seed: int) -> np.ndarray:
+    """The long-term track's shared user-bootstrap draws (paired with MSM and g-computation)."""
+    try:
+        from recsys_causal.inference import user_bootstrap_counts
+    except ImportError:  # pragma: no cover - only before the shared helper exists
+        from recsys_causal.bootstrap import cluster_codes, draw_counts
+
+        return draw_counts(cluster_codes(user_ids)[1], n_bootstrap, seed)
+    return user_bootstrap_counts(np.asarray(user_ids), n_bootstrap, seed)
+
+
+def make_refit(lt: Any, seed: int) -> RefitFn:
+    """Re-fit the primary nuisances (cross-fitted by user) on a panel subset: (e, m1, m0)."""
+    from recsys_causal.longterm.gcomp import fit_outcome_oof
+    from recsys_causal.longterm.propensity import fit_propensity_oof
+
+    def refit(sub: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        e = fit_propensity_oof(sub, lt.primary_propensity, lt, seed)
+        y1, y0, _ = fit_outcome_oof(sub, lt.primary_outcome_model, lt, seed)
+        return e, y1, y0
+
+    return refit
+
+
+def aipw_tables(panel: pd.DataFrame, counterfactuals: pd.DataFrame, comparison: pd.DataFrame,
+                lt: Any, seed: int, refit: RefitFn | None) -> dict[str, pd.DataFrame]:
+    """The four AIPW artifacts from the weighted panel, counterfactuals and upstream comparison."""
+    panel = _sorted(panel)
+    counts = user_counts(panel["user_id"], lt.n_bootstrap, seed)
+    out = run_aipw(
+        panel, counterfactuals,
+        clip_eps=lt.clip_eps, primary=(lt.primary_propensity, lt.primary_outcome_model),
+        n_bootstrap=lt.n_bootstrap, n_refit_bootstrap=lt.n_refit_bootstrap, trim_alpha=lt.trim_alpha,
+        seed=seed, refit=refit, counts=counts,
+    )
+    sens = primary_sensitivity(out.results, float(panel["outcome"].std()))
+    results = out.results.copy()
+    prim = results["is_primary_aipw"].astype(bool)
+    for col in ("outcome_sd", "standardized_effect", "approx_risk_ratio", "evalue_estimate", "evalue_ci", "evalue_ci_source"):
+        results[col] = pd.Series([sens[col].iloc[0] if p else None for p in prim], index=results.index,
+                                 dtype=object if col == "evalue_ci_source" else float)
+    comp = comparison_with_aipw(comparison, results, out.trimmed, lt.primary_propensity)
+    return {
+        AIPW_RESULTS: results,
+        AIPW_SCORES: out.scores,
+        AIPW_BOOTSTRAP: out.bootstrap,
+        COMPARISON_WITH_AIPW: comp,
+    }
+
+
+@builder(
+    outputs=(AIPW_RESULTS, AIPW_SCORES, AIPW_BOOTSTRAP, COMPARISON_WITH_AIPW),
+    section="longterm",
+    keys=("clip_eps", "n_bootstrap", "n_refit_bootstrap", "trim_alpha", "primary_propensity",
+          "primary_outcome_model", *_NUISANCE_KEYS),
+    upstream=(WEIGHTED_PANEL, COUNTERFACTUALS, ESTIMATOR_COMPARISON),
+)
+def build_aipw(store: RunStore) -> dict[str, pd.DataFrame]:
+    lt, seed = store.params.longterm, store.params.seed
+    return aipw_tables(store.get(WEIGHTED_PANEL), store.get(COUNTERFACTUALS), store.get(ESTIMATOR_COMPARISON),
+                       lt, seed, make_refit(lt, seed))
+
+
+def primary_with_covariates(scores: pd.DataFrame, panel: pd.DataFrame) -> pd.DataFrame:
+    """Primary-pair scores (sorted by user, date) joined to the panel's pre-treatment covariates."""
+    prim = primary_scores(_sorted(scores))
+    covs = [c for c in PRE_TREATMENT_COVARIATES if c not in prim.columns]
+    out = prim.merge(_sorted(panel)[[*KEYS, *covs]], on=list(KEYS), how="left", validate="one_to_one")
+    if out[covs].isna().any().any():
+        raise ValueError("some AIPW score rows have no covariates in the weighted panel")
+    return out
+
+
+def segment_tables(scores: pd.DataFrame, panel: pd.DataFrame, lt: Any, seed: int) -> dict[str, pd.DataFrame]:
+    """Segment effects (all five segment types) and their bootstrap replicates."""
+    data = add_segment_columns(primary_with_covariates(scores, panel))
+    counts = user_counts(data["user_id"], lt.n_bootstrap, seed)
+    summary, boot = segment_effects(
+        data, segment_types=tuple(SEGMENT_SPECS), propensity_col=PROPENSITY_COLUMN[lt.primary_propensity],
+        min_rows=lt.segment_min_rows, min_users=lt.segment_min_users, n_bootstrap=lt.n_bootstrap,
+        seed=seed, counts=counts, multiplicity=lt.multiplicity_method,
+    )
+    return {SEGMENT_EFFECTS: summary, SEGMENT_BOOTSTRAP: boot}
+
+
+@builder(
+    outputs=(SEGMENT_EFFECTS, SEGMENT_BOOTSTRAP),
+    section="longterm",
+    keys=("n_bootstrap", "segment_min_rows", "segment_min_users", "multiplicity_method", "primary_propensity"),
+    upstream=(AIPW_SCORES, WEIGHTED_PANEL),
+)
+def build_segments(store: RunStore) -> dict[str, pd.DataFrame]:
+    return segment_tables(store.get(AIPW_SCORES), store.get(WEIGHTED_PANEL), store.params.longterm, store.params.seed)
+
+
+def effect_config(lt: Any) -> EffectModelConfig:
+    """Smoother settings: the seed's regularized LightGBM (at most 120 trees, leaves 1.5 times the
+    nuisance models' minimum size, since the pseudo-outcome is noisier than the outcome)."""
+    return EffectModelConfig(
+        n_estimators=min(120, lt.lgbm_n_estimators),
+        min_child_samples=int(round(1.5 * lt.lgbm_min_child_samples)),
+        n_folds=lt.n_folds,
+    )
+
+
+def oracle_cate(keys: pd.DataFrame, oracle: pd.DataFrame | None) -> np.ndarray | None:
+    """y1 - y0 of the simulator for each (user_id, event_date) in `keys` (None on real data)."""
+    if oracle is None or len(oracle) == 0:
+        return None
+    o = _sorted(oracle[[*KEYS, "y1", "y0"]])
+    m = keys[list(KEYS)].merge(o, on=list(KEYS), how="left", validate="one_to_one")
+    if m["y1"].isna().any():
+        raise ValueError(f"oracle lacks {int(m['y1'].isna().sum())} panel user-days")
+    return (m["y1"] - m["y0"]).to_numpy(dtype=float)
+
+
+def effect_tables(scores: pd.DataFrame, panel: pd.DataFrame, oracle: pd.DataFrame | None, lt: Any,
+                  seed: int) -> dict[str, pd.DataFrame]:
+    """DR-learner predictions, moderator importance, fold metrics and smoothed-effect buckets."""
+    data = add_segment_columns(primary_with_covariates(scores, panel))
+    cate = oracle_cate(data, oracle)
+    res = fit_effect_model(data, features=PRE_TREATMENT_COVARIATES, config=effect_config(lt), seed=seed, oracle_cate=cate)
+    pred = data[[*KEYS, "treatment", "outcome", "aipw_score", "prior_3day_interactions", "prior_3day_high_watch_share"]].assign(
+        smoothed_aipw_effect=res.predictions,
+        effect_model_fold=res.folds,
+        oracle_cate=cate if cate is not None else np.nan,
+    )
+    counts = user_counts(pred["user_id"], lt.n_bootstrap, seed)
+    buckets, table = effect_buckets(pred, lt.n_effect_buckets, lt.n_bootstrap, seed, counts)
+    pred = pred.assign(smoothed_effect_bucket=buckets, **{c: data[c] for c in SEGMENT_SPECS if c not in pred.columns})
+    return {EFFECT_PREDICTIONS: pred, EFFECT_IMPORTANCE: res.importance, EFFECT_METRICS: res.metrics, EFFECT_BUCKETS: table}
+
+
+@builder(
+    outputs=(EFFECT_PREDICTIONS, EFFECT_IMPORTANCE, EFFECT_METRICS, EFFECT_BUCKETS),
+    section="longterm",
+    keys=("n_folds", "n_effect_buckets", "n_bootstrap", "lgbm_n_estimators", "lgbm_min_child_samples"),
+    upstream=(AIPW_SCORES, WEIGHTED_PANEL, ORACLE),
+)
+def build_effect_model(store: RunStore) -> dict[str, pd.DataFrame]:
+    oracle = store.get(ORACLE) if store.is_simulated("longterm") else None
+    return effect_tables(store.get(AIPW_SCORES), store.get(WEIGHTED_PANEL), oracle, store.params.longterm, store.params.seed)
+
+
+__all__ = [
+    "build_aipw", "build_segments", "build_effect_model", "aipw_tables", "segment_tables", "effect_tables",
+    "make_refit", "user_counts", "oracle_cate", "primary_with_covariates",
+]

@@ -1,0 +1,104 @@
+"""Builder of the long-term track's panel artifacts (chapter longterm_01).
+
+Outputs
+  kuairec_long_term_panel.parquet          one row per kept active user-day (`PANEL_COLUMNS`)
+  kuairec_long_term_oracle.parquet         the simulator's truth for every panel row
+                                           (zero rows, same columns, on real data)
+  kuairec_long_term_panel_summary.csv      metric, value: load report, panel shape, exclusions,
+                                           treatment rate, oracle ATE (simulated data)
+
+Simulated data: `simulate_from_params` writes `<run_dir>/raw/kuairec/<matrix>.csv` (outside
+processed/), and the loader reads it back, so simulated and real data share one code path.
+Real data: `longterm.data_path` (relative paths resolve against the project root).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recsys_causal.artifacts import RunStore, builder
+from recsys_causal.data.kuairec import load_interactions, validate_folder
+from recsys_causal.longterm.panel import PanelResult, build_user_day_panel
+from recsys_causal.paths import resolve
+from recsys_causal.simulate.kuairec import ORACLE_COLUMNS, simulate_from_params
+
+PANEL = "kuairec_long_term_panel.parquet"
+ORACLE = "kuairec_long_term_oracle.parquet"
+SUMMARY = "kuairec_long_term_panel_summary.csv"
+PANEL_KEYS = (
+    "data_path", "matrix", "duplicate_policy", "high_watch_threshold", "treatment_cutoff",
+    "outcome_horizon_days", "watch_ratio_cap",
+    "sim_n_users", "sim_n_days", "sim_start_date", "sim_effect_mean", "sim_effect_activity",
+    "sim_effect_quality", "sim_confounding", "sim_unmeasured_confounding",
+)
+
+
+def simulated_raw_dir(store: RunStore) -> Path:
+    """Where the simulated KuaiRec CSV of a run lives (kept out of processed/)."""
+    return store.run_dir / "raw" / "kuairec"
+
+
+def empty_oracle() -> pd.DataFrame:
+    """The oracle's columns with zero rows (real data has no truth)."""
+    cols: dict[str, pd.Series] = {c: pd.Series(dtype="float64") for c in ORACLE_COLUMNS}
+    cols["user_id"] = pd.Series(dtype="int64")
+    cols["treatment"] = pd.Series(dtype="int64")
+    cols["event_date"] = pd.Series(dtype="datetime64[us]")
+    return pd.DataFrame(cols)[list(ORACLE_COLUMNS)]
+
+
+def panel_tables(
+    folder: Path, params, oracle: pd.DataFrame | None
+) -> dict[str, pd.DataFrame]:
+    """Load `folder` with the loader, build the panel, align the oracle, assemble the summary."""
+    validate_folder(folder, params.matrix)
+    interactions, report = load_interactions(folder, params.matrix, params.duplicate_policy)
+    result: PanelResult = build_user_day_panel(
+        interactions,
+        high_watch_threshold=params.high_watch_threshold,
+        treatment_cutoff=params.treatment_cutoff,
+        outcome_horizon_days=params.outcome_horizon_days,
+        watch_ratio_cap=params.watch_ratio_cap,
+    )
+    del interactions
+    panel = result.panel
+    rows = [report.to_frame(), result.summary_frame()]
+    if oracle is not None:
+        keys = panel[["user_id", "event_date"]]
+        aligned = keys.merge(oracle, on=["user_id", "event_date"], how="left", validate="one_to_one")
+        if aligned["y1"].isna().any():
+            raise RuntimeError(f"the oracle lacks {int(aligned['y1'].isna().sum())} panel user-days")
+        agree = float((aligned["treatment"].to_numpy() == panel["treatment"].to_numpy()).mean())
+        oracle_out = aligned[list(ORACLE_COLUMNS)].reset_index(drop=True)
+        rows.append(pd.DataFrame({
+            "metric": ["oracle_ate", "oracle_att", "oracle_mean_y0", "oracle_treatment_agreement"],
+            "value": [
+                float(oracle_out["cate"].mean()),
+                float(oracle_out.loc[panel["treatment"].to_numpy() == 1, "cate"].mean()),
+                float(oracle_out["y0"].mean()),
+                agree,
+            ],
+        }))
+    else:
+        oracle_out = empty_oracle()
+    naive = panel.groupby("treatment")["outcome"].mean()
+    rows.append(pd.DataFrame({
+        "metric": ["naive_difference_in_means", "simulated"],
+        "value": [float(naive.get(1, np.nan) - naive.get(0, np.nan)), float(oracle is not None)],
+    }))
+    summary = pd.concat(rows, ignore_index=True).astype({"value": "float64"})
+    return {PANEL: panel, ORACLE: oracle_out, SUMMARY: summary}
+
+
+@builder(outputs=(PANEL, ORACLE, SUMMARY), section="longterm", keys=PANEL_KEYS)
+def build_panel(store: RunStore) -> dict[str, pd.DataFrame]:
+    """Simulate (or locate) the KuaiRec files, load them, and build the user-day panel."""
+    p = store.params.longterm
+    if store.is_simulated("longterm"):
+        raw = simulated_raw_dir(store)
+        sim = simulate_from_params(p, seed=store.params.seed, out_dir=raw)
+        return panel_tables(raw, p, sim.oracle)
+    return panel_tables(resolve(p.data_path), p, None)

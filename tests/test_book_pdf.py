@@ -1,0 +1,32 @@
+"""The rendered PDF book, as text: every chapter title and every figure caption is in it."""
+
+from __future__ import annotations
+
+import pytest
+from conftest_book import BookUnderTest, rendered_book, synthetic_book  # noqa: F401
+
+
+def _text(book: BookUnderTest) -> str:
+    from pypdf import PdfReader
+
+    reader = PdfReader(str(book.pdf))
+    assert len(reader.pages) >= 3
+    return " ".join(" ".join((p.extract_text() or "") for p in reader.pages).split())
+
+
+def test_pdf_has_every_chapter_title_and_figure_caption(rendered_book: BookUnderTest) -> None:  # noqa: F811
+    if not rendered_book.pdf.is_file():
+        pytest.fail(f"no PDF in {rendered_book.dir}")
+    assert len(list(rendered_book.dir.glob("*.pdf"))) == 1, "the book directory should hold one PDF"
+    text = _text(rendered_book)
+    assert rendered_book.chapter_titles and rendered_book.figure_captions
+    missing_titles = [t for t in rendered_book.chapter_titles if " ".join(t.split()) not in text]
+    assert not missing_titles, f"chapter titles missing from the PDF: {missing_titles}"
+    missing_caps = [c for c in rendered_book.figure_captions if " ".join(c.split()) not in text]
+    assert not missing_caps, f"figure captions missing from the PDF: {missing_caps}"
+
+
+def test_pdf_says_whether_data_are_simulated(rendered_book: BookUnderTest) -> None:  # noqa: F811
+    text = _text(rendered_book)
+    head = text[: text.find("The two questions")] if "The two questions" in text else text[:4000]
+    assert ("simulated data" in head) or ("real data" in head) or ("No track was computed" in head)

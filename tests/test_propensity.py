@@ -1,0 +1,119 @@
+"""Propensity models: pre-treatment features only, user-grouped cross-fitting, diagnostics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from recsys_causal.longterm.gcomp import make_outcome_model, outcome_feature_names
+from recsys_causal.longterm.propensity import (
+    POST_TREATMENT_COLUMNS,
+    PRE_TREATMENT_COVARIATES,
+    calibration_table,
+    check_pre_treatment,
+    cross_fit_predict,
+    describe_propensity_models,
+    fit_propensity_oof,
+    group_folds,
+    make_propensity_model,
+    propensity_feature_names,
+    propensity_metrics,
+)
+from recsys_causal.params import LongtermParams
+from sklearn.base import BaseEstimator, RegressorMixin
+from test_msm import make_panel
+
+# The panel's pre-treatment list, written out: everything measured before the treatment day.
+PANEL_PRE_TREATMENT = [
+    "lag_1_active_day", "lag_1_interactions", "lag_1_total_play_duration_sec",
+    "lag_1_avg_watch_ratio", "lag_1_high_watch_share", "prior_3day_active_day",
+    "prior_3day_interactions", "prior_3day_total_play_duration_sec", "prior_3day_avg_watch_ratio",
+    "prior_3day_high_watch_share", "calendar_day_index", "panel_day_index", "day_of_week",
+]
+# Measured on the treatment day or after it.
+ON_OR_AFTER = ["interactions", "total_play_duration_sec", "avg_watch_ratio", "high_watch_share", "outcome"]
+LT = LongtermParams(n_folds=3, lgbm_n_estimators=30, lgbm_min_child_samples=10)
+
+
+def test_module_list_matches_the_panel_list():
+    assert sorted(PRE_TREATMENT_COVARIATES) == sorted(PANEL_PRE_TREATMENT)
+    try:
+        from recsys_causal.longterm.panel import PRE_TREATMENT_COVARIATES as from_panel
+    except ImportError:
+        pytest.skip("panel module not present")
+    assert sorted(from_panel) == sorted(PANEL_PRE_TREATMENT)
+
+
+@pytest.mark.parametrize("kind,model", [("propensity", "logistic"), ("propensity", "lightgbm"),
+                                        ("outcome", "linear_ridge"), ("outcome", "lightgbm")])
+def test_models_consume_only_pre_treatment_columns(kind, model):
+    p = make_panel(0, n_users=20, n_days=8)
+    if kind == "propensity":
+        names = propensity_feature_names()
+        pipe = make_propensity_model(model, LT).fit(p, p.treatment)
+        allowed = set(PANEL_PRE_TREATMENT)
+    else:
+        names = outcome_feature_names()
+        pipe = make_outcome_model(model, LT).fit(p, p.outcome)
+        allowed = set(PANEL_PRE_TREATMENT) | {"treatment"}
+    used = set(pipe.named_steps["prep"].get_feature_names_out()) | set(names)
+    used_inputs = {c for t in pipe.named_steps["prep"].transformers_ if t[0] != "remainder" for c in t[2]}
+    assert set(names) <= allowed and used_inputs <= allowed
+    assert not (used_inputs & set(ON_OR_AFTER)) and not (set(names) & set(ON_OR_AFTER))
+    assert used  # something was used
+    # the whole panel was passed in: the post-treatment columns were dropped, not consumed
+    assert set(ON_OR_AFTER) <= set(p.columns)
+
+
+def test_check_pre_treatment_rejects_same_day_measurements():
+    for col in ON_OR_AFTER:
+        with pytest.raises(ValueError, match="not pre-treatment"):
+            check_pre_treatment(["lag_1_interactions", col])
+    assert set(POST_TREATMENT_COLUMNS) >= set(ON_OR_AFTER)
+
+
+class _Memorizer(BaseEstimator, RegressorMixin):
+    """Predicts a user's training mean when it has seen the user, -1 otherwise."""
+
+    def fit(self, X, y):
+        self.means_ = pd.Series(y).groupby(X["user_id"].to_numpy()).mean().to_dict()
+        return self
+
+    def predict(self, X):
+        return np.array([self.means_.get(u, -1.0) for u in X["user_id"]])
+
+
+def test_cross_fitting_never_predicts_a_user_it_has_seen():
+    p = make_panel(1, n_users=17, n_days=5)
+    cf = cross_fit_predict(_Memorizer(), p[["user_id"]], p.outcome, p.user_id, 4)
+    assert (cf.oof == -1.0).all()
+    folds = group_folds(p.user_id, 4)
+    assert (pd.Series(folds).groupby(p.user_id.to_numpy()).nunique() == 1).all()
+    assert set(folds) == {0, 1, 2, 3}
+    with pytest.raises(ValueError, match="at least"):
+        group_folds(np.array([1, 1, 2]), 3)
+
+
+def test_out_of_fold_propensities_recover_the_known_ones():
+    p = make_panel(2, n_users=200, n_days=15)
+    e_log = fit_propensity_oof(p, "logistic", LT, seed=0)
+    e_gbm = fit_propensity_oof(p, "lightgbm", LT, seed=0)
+    np.testing.assert_array_equal(e_gbm, fit_propensity_oof(p, "lightgbm", LT, seed=0))
+    assert np.corrcoef(e_log, p.true_propensity)[0, 1] > 0.95
+    assert np.abs(e_log - p.true_propensity).mean() < 0.05
+    m = propensity_metrics(p.treatment, {"logistic": e_log, "lightgbm": e_gbm}).set_index("model")
+    assert m.loc["logistic", "auc"] > 0.65
+    assert m.loc["logistic", "log_loss"] < m.loc["lightgbm", "log_loss"] + 0.02
+    assert "AUC" in describe_propensity_models(m.reset_index())
+
+
+def test_metrics_by_hand():
+    a = np.array([1, 0, 1, 0])
+    e = np.array([0.9, 0.2, 0.6, 0.97])
+    m = propensity_metrics(a, {"m": e}).iloc[0]
+    assert m["brier"] == pytest.approx((0.01 + 0.04 + 0.16 + 0.9409) / 4)
+    assert m["auc"] == pytest.approx(0.5)  # pairs (0.9>0.2, 0.9<0.97, 0.6>0.2, 0.6<0.97)
+    assert m["share_extreme"] == pytest.approx(0.25)
+    assert m["log_loss"] == pytest.approx(-np.mean(np.log([0.9, 0.8, 0.6, 0.03])))
+    cal = calibration_table(a, {"m": e}, n_bins=2)
+    assert list(cal.observed_rate) == [0.5, 0.5] and list(cal.n_rows) == [2, 2]

@@ -1,0 +1,103 @@
+"""`_quarto.yml` agrees with the chapter registry, and Quarto renders the book where it exists."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from recsys_causal.chapters import CHAPTERS, PARTS
+from recsys_causal.render.book import book_items, filter_config, quarto_config, quarto_yml_text
+from recsys_causal.render.quarto import NOT_FOUND, find_quarto
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _config() -> dict:
+    return yaml.safe_load((ROOT / "_quarto.yml").read_text())
+
+
+def test_quarto_yml_is_generated_from_the_registry() -> None:
+    assert (ROOT / "_quarto.yml").read_text() == quarto_yml_text(), (
+        "_quarto.yml is out of date: run `python -m recsys_causal.render.book`")
+
+
+def test_quarto_yml_lists_exactly_the_registry_chapters_in_order_in_three_parts() -> None:
+    cfg = _config()
+    items = book_items(cfg)
+    notebooks = [i.file for i in items if i.file.endswith(".ipynb")]
+    assert notebooks == [c.executed_name for c in CHAPTERS]
+    assert items[0].kind == "index" and items[0].file == "index.qmd"
+    parts = [i.text for i in items if i.kind in ("part", "appendix-part")]
+    assert parts == [PARTS["longterm"], PARTS["interference"], PARTS["validation"]] == [
+        "Long-term effects on KuaiRec", "Interference in slates on MovieLens", "Appendix"]
+    # each chapter sits in its track's part; the appendix holds validation + reproducibility
+    current = None
+    for i in items:
+        if i.kind in ("part", "appendix-part"):
+            current = i.text
+        elif i.chapter is not None:
+            assert current == PARTS[i.chapter.track], i.file
+    appendix = cfg["book"]["appendices"]
+    assert appendix[-1] == "reproducibility.qmd"
+    assert [a for a in appendix if a.endswith(".ipynb")] == [c.executed_name for c in CHAPTERS if c.track == "validation"]
+
+
+def test_quarto_yml_renders_html_and_typst_without_executing() -> None:
+    cfg = _config()
+    assert cfg["project"]["type"] == "book" and cfg["project"]["output-dir"] == "../_book"
+    assert cfg["execute"]["enabled"] is False
+    assert set(cfg["format"]) == {"html", "typst"}
+    html = cfg["format"]["html"]
+    assert html["code-fold"] is True and not html.get("embed-resources")
+    assert cfg["bibliography"] == "references.bib"
+    assert cfg["book"]["title"] == "Causal inference for recommender systems"
+    assert cfg["book"]["author"] == "recsys-causal contributors"
+    for page in ("index.qmd", "references.qmd", "reproducibility.qmd", "references.bib"):
+        assert (ROOT / "report" / page).is_file(), page
+
+
+def test_partial_run_config_drops_missing_chapters_and_empty_parts() -> None:
+    present = {CHAPTERS[0].executed_name}
+    cfg = filter_config(quarto_config(), present)
+    items = book_items(cfg)
+    assert [i.file for i in items if i.file.endswith(".ipynb")] == [CHAPTERS[0].executed_name]
+    assert [i.text for i in items if i.kind == "part"] == [PARTS["longterm"]]
+    assert cfg["book"]["appendices"] == ["reproducibility.qmd"]
+
+
+def test_environment_yml_provides_quarto() -> None:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    deps = env["dependencies"]
+    assert "conda-forge" in env["channels"]
+    assert any(isinstance(d, str) and d.replace(" ", "").startswith("quarto>=1.9") for d in deps)
+    assert any(isinstance(d, str) and d.startswith("python=3.11") for d in deps)
+    pip = next(d["pip"] for d in deps if isinstance(d, dict))
+    assert "-e .[dev]" in pip
+
+
+@pytest.mark.skipif(find_quarto() is None, reason=NOT_FOUND)
+def test_quarto_renders_a_tiny_book(tmp_path: Path) -> None:
+    """A tiny copy of the book (one executed chapter) through `quarto render`."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from conftest_book import make_synthetic_root, make_synthetic_run
+
+    from recsys_causal.render import render_book
+
+    root = make_synthetic_root(tmp_path / "root")
+    run = make_synthetic_run(tmp_path / "run")
+    for p in (run / "executed").rglob("*.ipynb"):
+        if p.name != "01_panel.ipynb":
+            p.unlink()
+    res = render_book(run, root, renderer="quarto")
+    assert res.renderer == "quarto"
+    assert res.html == root / "_book" / "index.html" and res.html.is_file()
+    assert res.pdf.is_file() and res.pdf.parent == root / "_book"
+    pages = "".join(p.read_text() for p in (root / "_book").rglob("*.html"))
+    assert "Data and the user-day panel" in pages
+    assert "Figure 1.1" in pages
+    assert shutil.which("quarto") or find_quarto()

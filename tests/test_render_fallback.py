@@ -1,0 +1,177 @@
+"""The fallback renderer (nbformat + pandoc + typst) on a small synthetic run."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest_book import SYNTHETIC, BookUnderTest, make_synthetic_root, make_synthetic_run, synthetic_book  # noqa: F401
+
+from recsys_causal.chapters import CHAPTERS, get_chapter
+from recsys_causal.render import BookResult, RenderError, render_book
+from recsys_causal.render.fallback import resolve_refs, split_cell_options
+from recsys_causal.render.includes import fmt_num
+from recsys_causal.render.tables import compact_table, parse_html_table, round_cell
+
+
+def _pdf_text(path: Path) -> str:
+    from pypdf import PdfReader
+
+    return " ".join(" ".join((p.extract_text() or "") for p in PdfReader(str(path)).pages).split())
+
+
+def _html_text(html: str) -> str:
+    import html as html_lib
+
+    return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+TITLES = [get_chapter(c).title for c in SYNTHETIC]
+FIG_CAPTIONS = ["Figure 1.1: " + SYNTHETIC["longterm_01"][1], "Figure 2.1: " + SYNTHETIC["longterm_02"][1],
+                "Figure 3.1: " + SYNTHETIC["interference_02"][1], "Figure A.1: " + SYNTHETIC["validation_01"][1]]
+TBL_CAPTIONS = ["Table 1.1: " + SYNTHETIC["longterm_01"][3], "Table A.1: " + SYNTHETIC["validation_01"][3]]
+
+
+# ----------------------------------------------------------------------------------------------
+# Small pieces
+# ----------------------------------------------------------------------------------------------
+def test_cell_options_are_parsed_and_removed() -> None:
+    opts, body = split_cell_options('#| label: fig-x\n#| fig-cap: "A: caption"\n#| echo: false\nplot()')
+    assert opts == {"label": "fig-x", "fig-cap": "A: caption", "echo": False}
+    assert body == "plot()"
+
+
+def test_cross_references_become_numbered_links_outside_code() -> None:
+    labels = {"fig-a": ("Figure", "2.3"), "tbl-b": ("Table", "1.1")}
+    out = resolve_refs("See @fig-a, [-@fig-a] and @tbl-b. `@fig-a` stays; @fig-zz is unknown; a@b.c", labels)
+    assert "[Figure 2.3](#fig-a)" in out and "[2.3](#fig-a)" in out and "[Table 1.1](#tbl-b)" in out
+    assert "`@fig-a`" in out
+    assert "?\\@fig-zz" in out
+    assert "a@b.c" in out
+
+
+def test_wide_html_table_gets_a_compact_form() -> None:
+    import pandas as pd
+
+    df = pd.DataFrame({f"col_{k}": [1.23456789 * k, 12345.678] for k in range(12)})
+    t = parse_html_table(df.to_html())
+    assert t is not None and len(t.rows) == 2
+    header, rows, note = compact_table(t, max_cols=7)
+    assert len(header) == 7 and all(len(r) == 7 for r in rows)
+    assert "columns omitted" in note
+    assert round_cell("0.0123456") == "0.0123" and round_cell("12345.678") == "12,346"
+    assert fmt_num(0.04123) == "0.0412" and fmt_num(1234.5) == "1,234"
+
+
+# ----------------------------------------------------------------------------------------------
+# The whole book
+# ----------------------------------------------------------------------------------------------
+def test_html_book_has_chapters_in_order_numbered_figures_and_embedded_images(synthetic_book: BookUnderTest) -> None:  # noqa: F811
+    html = synthetic_book.html.read_text()
+    text = _html_text(html)
+    pos = -1
+    # chapter headings in the body (after the sidebar): search from the title block on
+    body = text[text.find("Executive summary", text.find("2026-11-20")):]
+    for title in ["Executive summary", *TITLES, "References", "Reproducibility"]:
+        i = body.find(title, pos + 1)
+        assert i > pos, f"'{title}' missing or out of order"
+        pos = i
+    for cap in FIG_CAPTIONS + TBL_CAPTIONS:
+        assert cap in text, cap
+    # parts in the table of contents
+    for part in ("Long-term effects on KuaiRec", "Interference in slates on MovieLens", "Appendix"):
+        assert f">{part}</a>" in html
+    # images are data URIs, nothing points outside the file
+    assert html.count('src="data:image/png;base64,') >= 4
+    assert not re.search(r'(src|href)="(https?:)?//(?!doi\.org)', html), "external resource in the HTML"
+    assert "<link" not in html and "<script" not in html
+    # cross-references and citations
+    assert 'href="#fig-lt01-activity"' in html and "Figure 1.1</a>" in html
+    assert "Robins et al. 2000" in text and "Bang and Robins 2005" in text
+    assert 'id="ref-robins2000msm"' in html
+    # code is folded; parameters cells are hidden; markdown outputs are rendered as markdown
+    assert html.count('<details class="code-fold">') >= 4 and "<details class=\"code-fold\" open" not in html
+    assert "injected-parameters" not in html and "run_name = " not in html and "papermill injects" not in html
+    assert "<strong>0.012</strong>" in html and "*simulated data*" not in html
+    # the data status comes first, before any result
+    assert text.find("This run uses simulated data") < text.find("Headline results")
+
+
+def test_pdf_has_every_chapter_title_and_figure_caption(synthetic_book: BookUnderTest) -> None:  # noqa: F811
+    assert synthetic_book.pdf.is_file() and synthetic_book.pdf.suffix == ".pdf"
+    assert len(list(synthetic_book.dir.glob("*.pdf"))) == 1
+    text = _pdf_text(synthetic_book.pdf)
+    for title in TITLES + ["Executive summary", "References", "Reproducibility"]:
+        assert title in text, title
+    for cap in FIG_CAPTIONS + TBL_CAPTIONS:
+        assert cap in text, cap
+    assert "Robins et al. 2000" in text
+    assert "This run uses simulated data" in text
+    # the wide table is printed in its compact form
+    assert "columns omitted" in text
+
+
+def test_generated_pages_read_the_run(synthetic_book: BookUnderTest) -> None:  # noqa: F811
+    html = synthetic_book.html.read_text()
+    text = _html_text(html)
+    assert "0.0412" in text and "The simulator’s true effect is 0.04" in text
+    assert "Interference effects: not computed in this run" in text
+    assert "abc1234" in text and "recsys-causal run --params params/test.yaml" in text
+    assert "simulator:0123456789abcdef" in text
+
+
+def test_partial_and_empty_runs_render(tmp_path: Path) -> None:
+    root = make_synthetic_root(tmp_path / "root")
+    run = make_synthetic_run(tmp_path / "run")
+    # only one chapter executed, and no artifacts at all
+    for p in (run / "executed").rglob("*.ipynb"):
+        if p.name != "01_panel.ipynb":
+            p.unlink()
+    (run / "manifest.json").unlink()
+    (run / "run_info.json").unlink()
+    for p in (run / "processed").iterdir():
+        p.unlink()
+    res = render_book(run, root, renderer="fallback")
+    assert isinstance(res, BookResult) and res.renderer == "fallback"
+    assert res.chapters == ["longterm_01"] and len(res.missing) == len(CHAPTERS) - 1
+    html = res.html.read_text()
+    text = _html_text(html)
+    assert "Long-term estimates: not computed in this run" in text
+    assert "Propensity scores and weights" not in text
+    assert ">Interference in slates on MovieLens</a>" not in html  # an empty part is dropped
+    assert _pdf_text(res.pdf).count("Data and the user-day panel") >= 1
+    # a chapter left in report/ by an earlier run does not leak into this book
+    assert not (root / "report" / "longterm" / "02_propensity.ipynb").exists()
+
+
+def test_real_data_is_announced_as_real(tmp_path: Path) -> None:
+    import json
+
+    root = make_synthetic_root(tmp_path / "root")
+    run = make_synthetic_run(tmp_path / "run")
+    m = json.loads((run / "manifest.json").read_text())
+    for e in m["artifacts"].values():
+        e["simulated"] = False
+        e["data_fingerprint"] = "files:feedfacecafebeef"
+    (run / "manifest.json").write_text(json.dumps(m))
+    (run / "params.yaml").write_text("seed: 7\nlongterm:\n  data_path: data/raw/KuaiRec\n")
+    res = render_book(run, root, renderer="fallback")
+    text = _html_text(res.html.read_text())
+    assert "real KuaiRec data" in text and "files:feedfacecafebeef" in text
+    assert "This run uses simulated data" not in text
+
+
+def test_bad_inputs_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(RenderError, match="does not exist"):
+        render_book(tmp_path / "nope", tmp_path, renderer="fallback")
+    with pytest.raises(RenderError, match="renderer"):
+        render_book(tmp_path, tmp_path, renderer="latex")
+
+
+def test_parameters_cells_are_tagged_for_quarto(synthetic_book: BookUnderTest) -> None:  # noqa: F811
+    report = synthetic_book.dir.parent / "report"
+    nb = nbformat.read(report / "longterm" / "01_panel.ipynb", as_version=4)
+    tagged = [c for c in nb.cells if {"parameters", "injected-parameters"} & set(c.metadata.get("tags", []))]
+    assert tagged and all("remove-cell" in c.metadata["tags"] for c in tagged)

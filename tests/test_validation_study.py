@@ -1,0 +1,176 @@
+"""The simulation-study harness: seeds, the estimator registry, loky / Dask equality, real worlds."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys_causal.params import load_params
+from recsys_causal.validation import study
+from recsys_causal.validation.study import (
+    EstimateRow,
+    StudyConfig,
+    World,
+    register_estimator,
+    replicate_seed_sequences,
+    run_study,
+    stream_seed,
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# A stand-in world: normal data with a known mean, estimated by the sample mean
+# ----------------------------------------------------------------------------------------------
+def _toy_simulate(config: StudyConfig, setting: str, sim_seed: int) -> dict:
+    rng = np.random.default_rng(sim_seed)
+    shift = {"default": 0.0, "weak_overlap": 0.0, "unmeasured": 1.0}.get(setting, 0.0)
+    return {"x": rng.normal(2.0 + shift, 1.0, 200), "truth": 2.0}
+
+
+def _toy_analyse(config, data, scenarios, est_seed):
+    return {s.key: {"data": data, "seed": est_seed} for s in scenarios}
+
+
+def _toy_mean(an) -> list[EstimateRow]:
+    x = an["data"]["x"]
+    m, se = float(x.mean()), float(x.std(ddof=1) / np.sqrt(len(x)))
+    return [EstimateRow("sample mean", "normal", m, se, m - 1.96 * se, m + 1.96 * se, an["data"]["truth"])]
+
+
+def _toy_noisy(an) -> list[EstimateRow]:
+    # uses the estimation seed: equal results across backends need it to be the task's own
+    jitter = float(np.random.default_rng(an["seed"]).normal(0.0, 0.01))
+    m = float(an["data"]["x"][:50].mean()) + jitter
+    return [EstimateRow("subsample mean", "none", m, np.nan, np.nan, np.nan, an["data"]["truth"])]
+
+
+TOY_REGISTRY: dict = {}
+register_estimator("longterm", "sample mean", TOY_REGISTRY)(_toy_mean)
+register_estimator("longterm", "subsample mean", TOY_REGISTRY)(_toy_noisy)
+
+
+def toy_config(scenarios=("a", "b", "e")) -> StudyConfig:
+    return StudyConfig(seed=11, validation=None, scenarios=tuple(scenarios),
+                       worlds={"longterm": World("longterm", _toy_simulate, _toy_analyse)},
+                       estimators=TOY_REGISTRY)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _pickle_this_module_by_value():
+    # workers cannot import a test module; ship its functions by value
+    from joblib.externals import cloudpickle as jl_cloudpickle
+
+    jl_cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        import cloudpickle
+
+        cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    except ImportError:  # pragma: no cover
+        pass
+    yield
+
+
+# ----------------------------------------------------------------------------------------------
+# Seeds and tasks
+# ----------------------------------------------------------------------------------------------
+def test_replicate_seeds_are_spawned_and_streams_independent() -> None:
+    a = replicate_seed_sequences(5, 4)
+    b = replicate_seed_sequences(5, 10)[:4]
+    assert [stream_seed(s, 0) for s in a] == [stream_seed(s, 0) for s in b]  # prefix-stable
+    seeds = {stream_seed(s, k) for s in a for k in (0, 1)}
+    assert len(seeds) == 8
+    assert stream_seed(replicate_seed_sequences(6, 1)[0], 0) != stream_seed(a[0], 0)
+
+
+def test_plan_groups_scenarios_sharing_a_setting() -> None:
+    tasks = study.plan_tasks(toy_config(("a", "b", "c", "d")), 2)
+    assert [(t.setting, t.scenarios, t.replicate) for t in tasks] == [
+        ("default", ("a", "b", "c"), 0), ("weak_overlap", ("d",), 0),
+        ("default", ("a", "b", "c"), 1), ("weak_overlap", ("d",), 1),
+    ]
+    with pytest.raises(ValueError, match="unknown scenario"):
+        study.plan_tasks(toy_config(("z",)), 1)
+
+
+def test_toy_study_recovers_truth_and_flags_shifted_setting() -> None:
+    res = run_study(toy_config(), 30, n_jobs=1)
+    reps = res.replicates
+    assert set(reps["scenario"]) == {"a", "b", "e"}
+    mean = reps[reps["estimator"].eq("sample mean")]
+    a = mean[mean["scenario"].eq("a")]
+    e = mean[mean["scenario"].eq("e")]
+    assert abs(a["error"].mean()) < 3 * a["error"].std() / np.sqrt(len(a))
+    assert e["error"].mean() > 0.8  # the shifted setting's estimator is biased upward
+    # scenarios of one setting analyse the same data set
+    b = mean[mean["scenario"].eq("b")]
+    assert np.array_equal(a["estimate"].to_numpy(), b["estimate"].to_numpy())
+
+
+def test_results_identical_whatever_n_jobs() -> None:
+    one = run_study(toy_config(), 6, n_jobs=1).replicates
+    two = run_study(toy_config(), 6, n_jobs=2, backend="loky").replicates
+    pd.testing.assert_frame_equal(one, two)
+    other_seed = run_study(StudyConfig(**{**toy_config().__dict__, "seed": 12}), 6, n_jobs=1).replicates
+    assert not one["estimate"].equals(other_seed["estimate"])
+
+
+def test_failing_estimator_is_recorded_not_raised() -> None:
+    reg: dict = {}
+    register_estimator("longterm", "sample mean", reg)(_toy_mean)
+    register_estimator("longterm", "broken", reg)(lambda an: 1 / 0)
+    cfg = StudyConfig(**{**toy_config(("a",)).__dict__, "estimators": reg})
+    reps = run_study(cfg, 2, n_jobs=1).replicates
+    broken = reps[reps["estimator"].eq("broken")]
+    assert len(broken) == 2 and broken["status"].str.startswith("failed: ZeroDivisionError").all()
+
+
+def test_dask_backend_needs_an_address() -> None:
+    with pytest.raises(ValueError, match="scheduler_address"):
+        run_study(toy_config(), 1, backend="dask")
+
+
+# ----------------------------------------------------------------------------------------------
+# The real worlds at tiny scale
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_params():
+    return load_params("params/test.yaml", overrides=["validation.n_replicates=2", "validation.n_jobs=1"])
+
+
+def test_real_longterm_task_applies_each_scenarios_omission(tiny_params) -> None:
+    cfg = study.with_scenarios(study.config_from_params(tiny_params), ["a", "b", "c"])
+    reps = study.run_task(cfg, study.Task("longterm", "default", ("a", "b", "c"), 0))
+    assert (reps["status"] == "ok").all(), reps.loc[reps["status"].ne("ok"), "status"].tolist()
+    assert reps["truth"].nunique() == 1 and np.isfinite(reps["truth"]).all()
+    expected = {"Naive difference in means", "IPW (Hájek)", "MSM", "G-computation (ridge)",
+                "G-computation (LightGBM)", *(study.aipw_label(p, o) for p in ("logistic", "lightgbm")
+                                              for o in ("linear_ridge", "lightgbm"))}
+    assert set(reps["estimator"]) == expected
+    est = reps.set_index(["scenario", "estimator", "inference"])["estimate"]
+    boot = study.BOOTSTRAP_INFERENCE
+    # (b) changes only what uses a propensity model, (c) only what uses an outcome model
+    assert est[("b", "G-computation (ridge)", boot)] == est[("a", "G-computation (ridge)", boot)]
+    assert est[("b", "IPW (Hájek)", boot)] != est[("a", "IPW (Hájek)", boot)]
+    assert est[("c", "IPW (Hájek)", boot)] == est[("a", "IPW (Hájek)", boot)]
+    assert est[("c", "G-computation (ridge)", boot)] != est[("a", "G-computation (ridge)", boot)]
+    assert est[("a", "Naive difference in means", boot)] == est[("c", "Naive difference in means", boot)]
+
+
+def test_strongest_confounder_is_the_one_the_simulator_uses_most(tiny_params) -> None:
+    p = load_params(None, overrides=["validation.lt_n_users=120", "validation.lt_n_days=20"])
+    ev = study.confounder_evidence(p)
+    assert ev["covariate"].iloc[0] == study.STRONGEST_CONFOUNDER
+
+
+def test_local_dask_cluster_equals_loky(tiny_params) -> None:
+    distributed = pytest.importorskip("distributed")
+    cfg = study.with_scenarios(study.config_from_params(tiny_params), ["a", "interference"])
+    loky = run_study(cfg, 2, n_jobs=2, backend="loky").replicates
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
+        dask = run_study(cfg, 2, backend="dask", scheduler_address=cluster.scheduler_address).replicates
+    assert len(loky) > 0 and (loky["status"] == "ok").all()
+    pd.testing.assert_frame_equal(loky, dask)
