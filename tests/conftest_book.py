@@ -18,7 +18,6 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
-
 from recsys_causal.chapters import get_chapter
 from recsys_causal.notebooks import new_chapter_notebook
 
@@ -43,7 +42,6 @@ def _png(seed: int) -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     from recsys_causal.style import PALETTE, new_figure
 
     fig, ax = new_figure(height=3.0)
@@ -166,7 +164,6 @@ class BookUnderTest:
 def expected_from_report(report_dir: Path) -> tuple[list[str], list[str]]:
     """Chapter titles and numbered figure captions of a prepared report/ folder."""
     import yaml
-
     from recsys_causal.render.fallback import load_pages, number_pages
 
     config = yaml.safe_load((report_dir / "_quarto.yml").read_text())

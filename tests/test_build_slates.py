@@ -76,3 +76,37 @@ def test_real_folder_in_dat_layout(tmp_path: Path) -> None:
     assert summary["source"] == "real files" and summary["layout"] == "dat"
     assert not (tmp_path / "run" / "raw").exists()
     assert isinstance(s, pd.DataFrame)
+
+
+def test_overview_tables_and_sentences(tmp_path: Path) -> None:
+    import matplotlib.pyplot as plt
+    from recsys_causal.interference import overview as ov
+
+    st = store(tmp_path / "run")
+    slates, items = st.get(b.SLATES), st.get(b.ITEM_FEATURES)
+    users, summary = st.get(b.USER_FEATURES), st.get(b.DATA_SUMMARY)
+    assert ov.top_share([10, 1, 1, 1, 1, 1, 1, 1, 1, 2]) == pytest.approx(10 / 20)
+    mix = ov.genre_mix(items)
+    assert mix["share_of_movies"].sum() == pytest.approx(1.0)
+    assert mix["ratings"].sum() == 3000 and mix["movies"].is_monotonic_decreasing
+    comp = ov.slate_composition(slates)
+    assert len(comp) == 40
+    assert comp["same_cluster_competitors"].sum() == slates["same_cluster_as_focal"].sum()
+    pos = ov.relevance_by_position(slates)
+    assert pos["slate_position_seed"].tolist() == list(range(1, 13))
+    fs = ov.feature_summary(users, ov.USER_SUMMARY_COLUMNS)
+    assert fs.set_index("feature").loc["n_ratings", "median"] == users["n_ratings"].median()
+    text = ov.describe_dataset(summary)
+    assert "3,000 ratings by 80 users" in text
+    assert f"{len(comp):,} slates" in ov.describe_slate_design(slates, 5, 12)
+    assert ov.dataset_overview(summary).set_index("Metric").loc["ratings", "Value"] == "3,000"
+    for fig in (ov.plot_user_activity(users), ov.plot_item_popularity(items), ov.plot_genre_mix(mix),
+                ov.plot_slate_design(slates, 5, 12),
+                ov.plot_rating_distribution(st.get(b.RATING_DISTRIBUTION))):
+        assert fig.axes
+        plt.close(fig)
+    for fn in (ov.describe_user_activity, ov.describe_user_features):
+        assert fn(users).endswith(".")
+    for fn in (ov.describe_item_popularity, ov.describe_item_features):
+        assert fn(items).endswith(".")
+    assert slates["slate_id"].iloc[0] in ov.describe_example(slates)

@@ -112,3 +112,21 @@ def test_simulate_from_params_reuses_files(tmp_path: Path) -> None:
     assert (out / "ratings.csv").stat().st_mtime_ns == mtime
     simulate_from_params(p, seed=2, out_dir=tmp_path)
     assert json.loads((out / "simulator.json").read_text())["seed"] == 2
+
+
+def test_pick_movies_draws_in_proportion_to_weights() -> None:
+    from recsys_causal.simulate.movielens import _pick_movies
+
+    rng = np.random.default_rng(0)
+    log_pop = np.log(np.array([8.0, 4.0, 2.0, 1.0, 1.0]))
+    primary = np.zeros(5, dtype=np.int64)
+    aff = np.zeros((20_000, 1))
+    # light users (1 movie each): the pick is a single weighted draw
+    u, m = _pick_movies(rng, np.ones(20_000, dtype=np.int64), log_pop, aff, primary)
+    share = np.bincount(m, minlength=5) / len(m)
+    assert np.allclose(share, np.exp(log_pop) / np.exp(log_pop).sum(), atol=0.015)
+    # every user gets exactly their count of distinct movies, in both regimes
+    counts = np.r_[np.full(50, 2), np.full(50, 4)]
+    u, m = _pick_movies(rng, counts, log_pop, np.zeros((100, 1)), primary)
+    assert np.array_equal(np.bincount(u, minlength=100), counts)
+    assert len(np.unique(u * 5 + m)) == len(u)

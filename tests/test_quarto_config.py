@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from recsys_causal.chapters import CHAPTERS, PARTS
 from recsys_causal.render.book import book_items, filter_config, quarto_config, quarto_yml_text
 from recsys_causal.render.quarto import NOT_FOUND, find_quarto
@@ -85,7 +84,6 @@ def test_quarto_renders_a_tiny_book(tmp_path: Path) -> None:
 
     sys.path.insert(0, str(Path(__file__).parent))
     from conftest_book import make_synthetic_root, make_synthetic_run
-
     from recsys_causal.render import render_book
 
     root = make_synthetic_root(tmp_path / "root")

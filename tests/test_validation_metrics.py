@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from recsys_causal.validation.metrics import (
     bias_by_scenario,
     coverage_check,
@@ -54,7 +53,7 @@ def _reps() -> pd.DataFrame:
     rng = np.random.default_rng(0)
     rows = []
     for scen, shift in (("a", 0.0), ("e", 3.0)):
-        for r in range(50):
+        for _r in range(50):
             for est in ("unbiased", "biased"):
                 e = rng.normal(shift + (2.0 if est == "biased" else 0.0), 1.0)
                 rows.append({"world": "longterm", "scenario": scen, "estimator": est, "inference": "normal",

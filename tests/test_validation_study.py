@@ -7,7 +7,6 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-
 from recsys_causal.params import load_params
 from recsys_causal.validation import study
 from recsys_causal.validation.study import (
@@ -60,16 +59,10 @@ def toy_config(scenarios=("a", "b", "e")) -> StudyConfig:
 
 @pytest.fixture(autouse=True, scope="module")
 def _pickle_this_module_by_value():
-    # workers cannot import a test module; ship its functions by value
-    from joblib.externals import cloudpickle as jl_cloudpickle
+    # workers cannot import a test module; ship its functions by value (loky and Dask use cloudpickle)
+    import cloudpickle
 
-    jl_cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    try:
-        import cloudpickle
-
-        cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    except ImportError:  # pragma: no cover
-        pass
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
     yield
 
 

@@ -13,16 +13,16 @@ estimate mean(A Y / π - (1 - A) Y / (1 - π)).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
 from recsys_causal.interference.features import EncodedFeatures, with_treatment
-from recsys_causal.interference.outcome_models import make_regressor
+from recsys_causal.interference.outcome_models import with_seed
 from recsys_causal.interference.randomized import difference_in_means
-from recsys_causal.params import InterferenceParams
 
 Z95 = float(stats.norm.ppf(0.975))
 
@@ -38,20 +38,19 @@ def stratified_folds(treatment: np.ndarray | pd.Series, n_folds: int, seed: int)
 
 
 def crossfit_arm_models(
-    enc: EncodedFeatures, params: InterferenceParams, seed: int, folds: np.ndarray, kind: str = "LightGBM"
+    enc: EncodedFeatures, model: Any, seed: int, folds: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold predictions of separate outcome models for promoted (m1) and unchanged (m0) slates."""
+    """Out-of-fold predictions of separate outcome models (clones of `model`) for promoted (m1)
+    and unchanged (m0) slates: each fold is predicted by models fitted on the other folds."""
     n = len(enc.X)
     m1, m0 = np.zeros(n), np.zeros(n)
     t = enc.treatment.to_numpy()
-    base = make_regressor(kind, params, seed)
     for k in np.unique(folds):
         hold = folds == k
         for arm, out, offset in ((1, m1, 100), (0, m0, 200)):
             fit_rows = ~hold & (t == arm)
-            model = clone(base).set_params(random_state=seed + offset + int(k))
-            model.fit(enc.X.loc[fit_rows], enc.y.loc[fit_rows])
-            out[hold] = model.predict(with_treatment(enc.X.loc[hold], arm))
+            fitted = with_seed(model, seed + offset + int(k)).fit(enc.X.loc[fit_rows], enc.y.loc[fit_rows])
+            out[hold] = fitted.predict(with_treatment(enc.X.loc[hold], arm))
     return m1, m0
 
 

@@ -33,6 +33,7 @@ from recsys_causal.interference.outcome_models import (
     crossfit_predicted_lift,
     feature_importance,
     fit_outcome_models,
+    make_regressor,
 )
 from recsys_causal.interference.policy import policy_targeting_table
 from recsys_causal.interference.takeaways import advanced_takeaways
@@ -102,8 +103,8 @@ def advanced_results(
     # Cross-fitting on one set of folds: the T-learner behind AIPW / DR and the policy score.
     folds = stratified_folds(enc.treatment, params.n_folds, sub_seed(seed, FOLD_STREAM))
     cf_seed = sub_seed(seed, CROSSFIT_STREAM)
-    m1, m0 = crossfit_arm_models(enc, params, cf_seed, folds, kind=AIPW_MODEL)
-    score, _, _ = crossfit_predicted_lift(enc, best, params, cf_seed, folds)
+    m1, m0 = crossfit_arm_models(enc, make_regressor(AIPW_MODEL, params, cf_seed), cf_seed, folds)
+    score, _, _ = crossfit_predicted_lift(enc, make_regressor(best, params, cf_seed), cf_seed, folds)
     y, t = enc.y.to_numpy(), enc.treatment.to_numpy()
     propensity = params.promotion_probability
     cf = cf.assign(

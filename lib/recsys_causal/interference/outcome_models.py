@@ -174,19 +174,23 @@ def cate_summary(cf: pd.DataFrame, columns: dict[str, str] | None = None) -> pd.
     return pd.DataFrame(rows)
 
 
+def with_seed(model: Any, seed: int) -> Any:
+    """An unfitted clone of `model`, with `random_state=seed` when the model has one."""
+    m = clone(model)
+    return m.set_params(random_state=seed) if "random_state" in m.get_params() else m
+
+
 def crossfit_predicted_lift(
-    enc: EncodedFeatures, kind: str, params: InterferenceParams, seed: int, folds: np.ndarray
+    enc: EncodedFeatures, model: Any, seed: int, folds: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Out-of-fold S-learner predictions: for each fold, a model fitted on the other folds
-    predicts that fold's clicks if promoted and if unchanged. Returns (lift, mu1, mu0)."""
+    """Out-of-fold S-learner predictions: for each fold, a clone of `model` fitted on the other
+    folds predicts that fold's clicks if promoted and if unchanged. Returns (lift, mu1, mu0)."""
     n = len(enc.X)
     mu1, mu0 = np.zeros(n), np.zeros(n)
-    base = make_regressor(kind, params, seed)
     for k in np.unique(folds):
         hold = folds == k
-        model = clone(base).set_params(random_state=seed + 10 + int(k))
-        model.fit(enc.X.loc[~hold], enc.y.loc[~hold])
-        mu1[hold], mu0[hold] = predict_lift(model, enc.X.loc[hold])
+        fitted = with_seed(model, seed + 10 + int(k)).fit(enc.X.loc[~hold], enc.y.loc[~hold])
+        mu1[hold], mu0[hold] = predict_lift(fitted, enc.X.loc[hold])
     return mu1 - mu0, mu1, mu0
 
 

@@ -129,8 +129,8 @@ def plain_conclusion(effects: pd.DataFrame, aipw: pd.DataFrame, policy: pd.DataF
              if direct["estimate"] > 0 else "Even the promoted item does not gain")
     text = (
         f"{naive} ({_signed(PER * direct['estimate'])} clicks per 1,000 promoted slates), but counting "
-        f"every item of the slate it {net} ({_signed(PER * total['estimate'])}; model-assisted AIPW: "
-        f"{_signed(PER * aipw_row['estimate'])}). "
+        f"every item of the slate it {net} ({_signed(PER * total['estimate'])} per 1,000 promoted slates; "
+        f"model-assisted AIPW: {_signed(PER * aipw_row['estimate'])}). "
     )
     col = "oracle_lift_per_1000_eligible_slates" if "oracle_lift_per_1000_eligible_slates" in policy else "dr_per_1000_eligible"
     best = best_deployable(policy, col)

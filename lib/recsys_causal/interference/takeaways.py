@@ -311,8 +311,8 @@ def advanced_takeaways(
     rows.append({
         "area": "Policy targeting (estimated from the experiment)",
         "finding": _sentence(policy_verdict(policy, "dr_per_1000_eligible"))
-        + f" (DR estimate for '{best['policy']}': 95% CI {_f(best['dr_per_1000_eligible_ci_lower'])} to "
-          f"{_f(best['dr_per_1000_eligible_ci_upper'])}).",
+        + f"; the DR estimate for '{best['policy']}' has 95% CI {_f(best['dr_per_1000_eligible_ci_lower'])} to "
+          f"{_f(best['dr_per_1000_eligible_ci_upper'])}.",
         "why_it_matters": "This is what an analyst without an oracle can claim: the randomized experiment "
                           "values any rule, cross-fitted so no rule is scored on the slates that trained it.",
     })

@@ -397,6 +397,11 @@ def run_aipw(
         )
     prim = primary_scores(scores)
     trimmed = trimmed_aipw(prim, PROPENSITY_COLUMN[primary[0]], trim_alpha, n_bootstrap, seed, counts=counts)
+    is_p = results["is_primary_aipw"]
+    for col, key in (("trim_alpha", "trim_alpha"), ("trim_estimate", "estimate"), ("trim_ci_95_lower", "ci_95_lower"),
+                     ("trim_ci_95_upper", "ci_95_upper"), ("trim_rows_kept", "rows_kept"),
+                     ("trim_rows_total", "rows_total"), ("trim_users_kept", "users_kept")):
+        results[col] = np.where(is_p, float(trimmed[key]), np.nan)
     return AipwOutputs(scores=scores, results=results, bootstrap=boot_long, trimmed=trimmed)
 
 
@@ -503,9 +508,8 @@ def comparison_with_aipw(
             {
                 "method": "AIPW, overlap-trimmed",
                 "model": (
-                    f"{label}; rows with {PROPENSITY_LABEL[primary_propensity]} outside "
-                    f"[{trimmed['trim_alpha']:g}, {1 - trimmed['trim_alpha']:g}] dropped "
-                    f"({trimmed['rows_kept']:,} of {trimmed['rows_total']:,} rows kept)"
+                    f"{label}; {PROPENSITY_LABEL[primary_propensity]} in "
+                    f"[{trimmed['trim_alpha']:g}, {1 - trimmed['trim_alpha']:g}]"
                 ),
                 "estimate": trimmed["estimate"],
                 "ci_95_lower": trimmed["ci_95_lower"],
@@ -582,17 +586,20 @@ def describe_pairs(results: pd.DataFrame, digits: int = 2) -> str:
     )
 
 
-def describe_trimming(comparison: pd.DataFrame, digits: int = 2) -> str:
+def describe_trimming(comparison: pd.DataFrame, results: pd.DataFrame, digits: int = 2) -> str:
     """What overlap trimming does to the primary estimate (and that it changes the estimand)."""
     main = comparison[comparison["method"].eq("Doubly robust AIPW")].iloc[0]
     trim = comparison[comparison["method"].eq("AIPW, overlap-trimmed")].iloc[0]
+    r = primary_row(results)
     shift = float(trim["estimate"] - main["estimate"])
     width = float(main["ci_95_upper"] - main["ci_95_lower"])
+    dropped = int(r["trim_rows_total"] - r["trim_rows_kept"])
     return (
-        f"Trimming ({trim['model'].split('; ', 1)[-1]}) moves the AIPW estimate from {main['estimate']:.{digits}f} to "
-        f"{trim['estimate']:.{digits}f} (95% CI {trim['ci_95_lower']:.{digits}f} to {trim['ci_95_upper']:.{digits}f}), "
-        f"a shift of {shift:+.{digits}f} or {abs(shift) / width:.0%} of the untrimmed interval's width. "
-        "The trimmed number is the effect on user-days where both arms are plausible, a different "
-        "population from the full panel, so a large shift signals that the full-panel estimate leans on "
-        "the few user-days with extreme propensities."
+        f"Dropping the {dropped:,} of {int(r['trim_rows_total']):,} user-days ({dropped / r['trim_rows_total']:.1%}) whose "
+        f"propensity lies outside [{r['trim_alpha']:g}, {1 - r['trim_alpha']:g}] moves the AIPW estimate from "
+        f"{main['estimate']:.{digits}f} to {trim['estimate']:.{digits}f} (95% CI {trim['ci_95_lower']:.{digits}f} to "
+        f"{trim['ci_95_upper']:.{digits}f}), a shift of {shift:+.{digits}f} or {abs(shift) / width:.0%} of the untrimmed "
+        "interval's width. The trimmed number is the effect on user-days where both arms are plausible, a different "
+        "population from the full panel; a shift that is large against the interval would mean the full-panel "
+        "estimate leans on the few user-days with extreme propensities."
     )

@@ -81,7 +81,7 @@ def describe_evalue(row: pd.Series | dict[str, float], digits: int = 2) -> str:
     r = dict(row)
     first = (
         "The E-value is the minimum strength of association (as a risk ratio) that an unmeasured "
-        "confounder would need with both a high-watch day and next-week activity, beyond the measured "
+        "confounder would need with both a high-watch day and the following days' activity, beyond the measured "
         "history, to fully explain away the estimate; the effect is first converted to a standardized "
         f"difference ({r['standardized_effect']:+.3f} outcome SDs, approximate risk ratio {r['approx_risk_ratio']:.3f})."
     )

@@ -42,7 +42,7 @@ def headline_table(comparison: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             "estimator": est["method"].astype(str),
-            "model": est["model"].astype(str).str.split("; ").str[0],
+            "model": est["model"].astype(str),
             "role": est["role"],
             "estimate": est["estimate"].astype(float),
             "ci_95_lower": est["ci_95_lower"].astype(float),
@@ -123,7 +123,7 @@ def robustness_table(results: pd.DataFrame, comparison: pd.DataFrame) -> pd.Data
                      "ci_95_lower": r.ci_95_lower, "ci_95_upper": r.ci_95_upper})
     trim = comparison[comparison["role"].eq("robustness")]
     for r in trim.itertuples(index=False):
-        rows.append({"check": f"{r.method} ({str(r.model).split('; ', 1)[-1]})", "estimate": r.estimate,
+        rows.append({"check": f"{r.method} ({str(r.model).split('; ', 1)[-1]})".replace(" in [", ", e in ["), "estimate": r.estimate,
                      "ci_95_lower": r.ci_95_lower, "ci_95_upper": r.ci_95_upper})
     out = pd.DataFrame(rows)
     out["includes_zero"] = (out["ci_95_lower"] <= 0) & (out["ci_95_upper"] >= 0)

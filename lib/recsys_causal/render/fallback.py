@@ -271,10 +271,8 @@ def _slug(text: str) -> str:
 def load_pages(report_dir: Path, config: dict[str, Any]) -> list[Page]:
     """Every page of the book in reading order (notebooks and .qmd pages)."""
     pages: list[Page] = []
-    in_part = False
     for item in book_items(config):
         if item.kind in ("part", "appendix-part"):
-            in_part = True
             pages.append(Page(item, "part-" + _slug(item.text), title=item.text, unnumbered=True))
             continue
         path = report_dir / item.file
@@ -286,8 +284,6 @@ def load_pages(report_dir: Path, config: dict[str, Any]) -> list[Page]:
         # top-level pages after the parts (e.g. References) stand outside the last part
         page.top_level = item.kind == "index" or (not item.appendix and _top_level(config, item.file))
         pages.append(page)
-        if page.top_level:
-            in_part = in_part and False
     return pages
 
 

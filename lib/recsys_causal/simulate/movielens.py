@@ -12,7 +12,9 @@ The world (all draws from one seed):
   movies (ml-1m's floor), the rest of the ratings are spread by log-normal weights. Each user
   has a rating bias ``b_u ~ N(0, 0.45)`` and genre affinities ``a_ug ~ N(0, 0.5)``.
 * **Which movies a user rates**: distinct movies drawn without replacement with probability
-  proportional to popularity x exp(affinity) (Gumbel top-k, vectorised over chunks of users sorted by activity).
+  proportional to popularity x exp(affinity): successive sampling (draws with replacement,
+  first k distinct kept) for most users, Gumbel top-k for the few who rate more than 5% of the
+  catalogue; both vectorised, cost about linear in the number of ratings.
 * **Ratings**: latent ``b_u + q_j + a_u,g(j) + noise`` cut into the 1-5 star scale at the
   quantiles that reproduce ml-1m's rating shares (5.6, 10.8, 26.1, 34.9, 22.6 %), or half
   stars 0.5-5 with ``half_stars=True``.
@@ -164,7 +166,7 @@ def _allocate(total: int, weights: np.ndarray, floor: int, cap: int) -> np.ndarr
     return counts
 
 
-HEAVY_SHARE = 0.125  # users rating more than this share of the movies use Gumbel top-k
+HEAVY_SHARE = 0.05  # users rating more than this share of the movies use Gumbel top-k
 
 
 def _pick_movies(
@@ -221,6 +223,7 @@ def _pick_movies(
         cum = g_sorted + (within - before[g_sorted]) / np.where(genre_mass > 0, genre_mass, 1.0)[g_sorted]
         gw = genre_mass[None, :] * np.exp(affinity[lt] - affinity[lt].max(axis=1, keepdims=True))
         gcum = np.cumsum(gw / gw.sum(axis=1, keepdims=True), axis=1)
+        gflat = (np.arange(len(lt))[:, None] + gcum).ravel()  # user i's genre CDF lives in [i, i + 1]
         need = counts[lt].astype(np.int64)
         acc_u = np.empty(0, dtype=np.int64)  # pending users' accepted draws (local index), in order
         acc_m = np.empty(0, dtype=np.int64)
@@ -229,8 +232,8 @@ def _pick_movies(
             have = np.bincount(acc_u, minlength=len(lt))[todo]
             draws = np.ceil(1.5 * (need[todo] - have)).astype(np.int64) + 8
             du = np.repeat(todo, draws)
-            g = (gcum[du] < rng.random(len(du))[:, None]).sum(axis=1)
-            g = np.minimum(g, n_genres - 1)
+            g = np.searchsorted(gflat, du + rng.random(len(du)), side="left") - du * n_genres
+            g = np.clip(g, 0, n_genres - 1)
             idx = np.minimum(np.searchsorted(cum, g + rng.random(len(du)), side="left"), n_movies - 1)
             all_u = np.r_[acc_u, du]
             all_m = np.r_[acc_m, by_genre[idx]]

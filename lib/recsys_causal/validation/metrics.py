@@ -277,3 +277,20 @@ def describe_interference(summary: pd.DataFrame, z: float = 3.0) -> str:
     if len(low):
         text += ("; below the calibrated band: " + ", ".join(f"{a} ({b})" for a, b in zip(low["estimator"], low["estimand"], strict=True)))
     return text + "."
+
+
+def describe_coverage_range(summary: pd.DataFrame, scenarios: Sequence[str], level: float = 0.95) -> str:
+    """Per scenario: how many intervals are calibrated, which under-cover most."""
+    parts = []
+    for key in scenarios:
+        s = summary[summary["scenario"].eq(key) & summary["coverage"].notna()]
+        if s.empty:
+            continue
+        r = int(s["n_replicates"].max())
+        lo = level - 2 * nominal_coverage_mcse(r, level)
+        ok = int((s["coverage"] >= lo).sum())
+        worst = s.loc[s["coverage"].idxmin()]
+        name = worst["estimator"] + (f" ({worst['estimand']})" if worst["estimand"] != "ATE" else "")
+        parts.append(f"({key}): {ok} of {len(s)} intervals reach {100 * lo:.0f}% or more; the lowest is "
+                     f"{name} with the {worst['inference']} at {100 * worst['coverage']:.0f}%")
+    return ("Coverage, against a calibrated band starting 2 Monte Carlo SEs below 95% — " + "; ".join(parts) + ".") if parts else ""

@@ -760,7 +760,7 @@ class InterferenceAnalysis:
             encode_features,
             oracle_slate_lift,
         )
-        from recsys_causal.interference.outcome_models import crossfit_predicted_lift
+        from recsys_causal.interference.outcome_models import crossfit_predicted_lift, make_regressor
 
         def make() -> dict[str, Any]:
             ip = self.data.params
@@ -768,12 +768,29 @@ class InterferenceAnalysis:
             table = build_model_table(self.data.exposure, self.data.component, oracle, ip)
             enc = encode_features(table)
             folds = stratified_folds(enc.treatment, ip.n_folds, self.seed)
-            m1, m0 = crossfit_arm_models(enc, ip, self.seed, folds, kind="LightGBM")
-            score, _, _ = crossfit_predicted_lift(enc, "LightGBM", ip, self.seed, folds)
+            model = make_regressor("LightGBM", ip, self.seed)
+            m1, m0 = _call_crossfit(crossfit_arm_models, enc, model, ip, self.seed, folds)
+            score, _, _ = _call_crossfit(crossfit_predicted_lift, enc, model, ip, self.seed, folds)
             return {"y": enc.y.to_numpy(float), "t": enc.treatment.to_numpy(int), "m1": m1, "m0": m0,
                     "score": score, "folds": folds, "true_lift": table[ORACLE].to_numpy(float)}
 
         return self._memo("models", make)
+
+
+def _call_crossfit(func: Callable[..., Any], enc: Any, model: Any, ip: Any, seed: int, folds: np.ndarray) -> Any:
+    """Call a cross-fitting helper of the interference track with a LightGBM model.
+
+    The helpers take an unfitted model (`func(enc, model, seed, folds)`); older versions took
+    the parameters and a model kind, which this accepts too.
+    """
+    import inspect
+
+    names = list(inspect.signature(func).parameters)
+    if "model" in names:
+        return func(enc, model, seed, folds)
+    if names[:2] == ["enc", "kind"]:
+        return func(enc, "LightGBM", ip, seed, folds)
+    return func(enc, ip, seed, folds, kind="LightGBM")
 
 
 def analyse_interference(config: StudyConfig, data: InterferenceData, scenarios: Sequence[Scenario],
@@ -785,7 +802,11 @@ def analyse_interference(config: StudyConfig, data: InterferenceData, scenarios:
 @register_estimator("interference", "Difference in means")
 def interference_difference_in_means(an: InterferenceAnalysis) -> list[EstimateRow]:
     """Randomized difference in means of every component (Neyman SE), against the oracle lift."""
-    from recsys_causal.interference.randomized import EFFECT_ROWS, difference_in_means, effect_outcomes
+    from recsys_causal.interference.randomized import (
+        EFFECT_ROWS,
+        difference_in_means,
+        effect_outcomes,
+    )
 
     comp = an.data.component
     y, oracle = effect_outcomes(comp)
