@@ -91,11 +91,15 @@ def synthetic_notebook(chapter_id: str, seed: int) -> nbformat.NotebookNode:
         if cell.cell_type != "code":
             continue
         if "plot_something" in cell.source:
-            cell.outputs = [nbformat.v4.new_output("display_data", data={
-                "image/png": _png(seed), "text/plain": "<Figure size 715x330 with 1 Axes>"})]
+            cell.outputs = [
+                nbformat.v4.new_output("execute_result", data={
+                    "text/plain": "[PosixPath('/tmp/run/writeup/figures/x.png')]"}, execution_count=4),
+                nbformat.v4.new_output("display_data", data={
+                    "image/png": _png(seed), "text/plain": "<Figure size 715x330 with 1 Axes>"}),
+            ]
         elif "format_table" in cell.source:
             cell.outputs = [nbformat.v4.new_output("display_data", data={
-                "text/html": df.to_html(index=False), "text/plain": df.to_string()})]
+                "text/html": df.to_html(), "text/plain": df.to_string()})]
         elif "describe_interval" in cell.source:
             cell.outputs = [nbformat.v4.new_output("display_data", data={
                 "text/markdown": f"The estimate is **{0.0123 + seed:.3f}** and its interval covers the "

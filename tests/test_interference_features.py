@@ -5,10 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from recsys_causal.interference import features as F
 from recsys_causal.interference.click_model import ClickModel
-from recsys_causal.interference.exposure import component_table, example_slates, run_promotion_experiment
+from recsys_causal.interference.exposure import (
+    component_table,
+    example_slates,
+    run_promotion_experiment,
+)
 from recsys_causal.params import InterferenceParams
 
 

@@ -9,7 +9,9 @@ from recsys_causal.longterm.msm import (
     MSM_METHOD,
     NAIVE_METHOD,
     ORACLE_METHOD,
+    UNTRUNCATED_METHOD,
     WEIGHTED_DIM_METHOD,
+    describe_truncation,
     msm_design,
     msm_estimates,
     oracle_ate,
@@ -119,3 +121,15 @@ def test_oracle_ate_is_mean_over_panel_rows_and_none_without_oracle():
     assert oracle_ate(p, o.iloc[:0]) is None
     with pytest.raises(ValueError, match="lacks"):
         oracle_ate(p, o.iloc[1:])
+
+
+def test_untruncated_sensitivity_row():
+    p = with_known_weights(make_panel(6, n_users=60))
+    same = msm_estimates(p.assign(ipw_stabilized=p.analysis_weight), 50, 0).set_index("method")
+    assert same.loc[UNTRUNCATED_METHOD, "estimate"] == pytest.approx(same.loc[MSM_METHOD, "estimate"])
+    assert same.loc[UNTRUNCATED_METHOD, "ci_95_upper"] == pytest.approx(same.loc[MSM_METHOD, "ci_95_upper"])
+    trunc = p.assign(ipw_stabilized=p.analysis_weight, analysis_weight=1.0)
+    t = msm_estimates(trunc, 50, 0).set_index("method")
+    assert t.loc[UNTRUNCATED_METHOD, "estimate"] != pytest.approx(t.loc[MSM_METHOD, "estimate"])
+    assert "Without truncation" in describe_truncation(t.reset_index())
+    assert UNTRUNCATED_METHOD not in set(msm_estimates(p, 50, 0).method)  # no raw weights: no row

@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from recsys_causal.longterm.panel import PANEL_COLUMNS, PRE_TREATMENT_COVARIATES, build_user_day_panel
+from recsys_causal.longterm.panel import (
+    PANEL_COLUMNS,
+    PRE_TREATMENT_COVARIATES,
+    build_user_day_panel,
+)
 
 # (user, date, play_duration ms, watch_ratio); the data span 2020-07-01 .. 2020-07-10.
 PLAYS = [

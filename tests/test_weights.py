@@ -76,3 +76,16 @@ def test_weight_distribution_and_sentence():
     assert t.loc["treated", "max"] == pytest.approx(2.0) and t.loc["control", "min"] == pytest.approx(0.625)
     text = describe_weights(ess_by_arm(A, w), dist)
     assert "largest weight is 2.00" in text
+
+
+def test_balance_smd_by_hand_and_untruncated_column():
+    import pandas as pd
+    from recsys_causal.longterm.balance import standardized_mean_differences
+
+    p = pd.DataFrame({"treatment": [1, 1, 0, 0], "x": [1.0, 3.0, 0.0, 2.0]})
+    b = standardized_mean_differences(p, np.array([1.0, 3.0, 1.0, 1.0]), covariates=["x"],
+                                      raw_weights=np.ones(4)).iloc[0]
+    # means 2 vs 1, population variances 1 and 1 -> SMD 1; weighted treated mean (1 + 9) / 4 = 2.5
+    assert b["smd_unweighted"] == pytest.approx(1.0)
+    assert b["smd_weighted"] == pytest.approx(1.5)
+    assert b["smd_weighted_untruncated"] == pytest.approx(1.0)

@@ -51,9 +51,13 @@ class ChapterContext:
         """Read an artifact, building it (and its upstream) when missing or stale."""
         return self.store.get(name)
 
-    def save_figure(self, fig: Any, name: str) -> list[Path]:
-        """Save a figure to the run's writeup/figures/ (PNG + SVG)."""
-        return self.store.save_figure(fig, name, section=self.chapter.section)
+    def save_figure(self, fig: Any, name: str) -> None:
+        """Save a figure to the run's writeup/figures/ (PNG + SVG); the cell still displays it.
+
+        Returns nothing so that a cell ending with this call shows the figure, not a path list;
+        the files are listed in the run's manifest.
+        """
+        self.store.save_figure(fig, name, section=self.chapter.section)
 
     def save_table(self, df: pd.DataFrame, name: str) -> Path:
         """Save a report table to the run's writeup/tables/."""

@@ -6,11 +6,15 @@ Every chapter calls `apply_style()` (through `open_chapter`) and builds figures 
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import matplotlib
 
-matplotlib.use("Agg", force=False)
+if "ipykernel" not in sys.modules:
+    # Scripts and tests draw off-screen; inside a notebook kernel the inline backend stays, so a
+    # chapter's figure is displayed in its (labelled) cell and reaches the book.
+    matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 
 # Okabe-Ito palette: distinguishable under the common colour-vision deficiencies.

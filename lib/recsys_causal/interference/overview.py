@@ -281,7 +281,8 @@ def describe_example(slates: pd.DataFrame) -> str:
     return (
         f"In slate `{ex['slate_id']}` the focal item, *{focal['title']}* ({focal['spillover_cluster']}), sits at "
         f"seed position {int(ex['focal_seed_position'])}; {n_same} of the other "
-        f"{int(slates['slate_id'].eq(ex['slate_id']).sum()) - 1} items share its cluster."
+        f"{int(slates['slate_id'].eq(ex['slate_id']).sum()) - 1} items {'shares' if n_same == 1 else 'share'} "
+        "its cluster."
     )
 
 

@@ -40,8 +40,12 @@ def standardized_mean_differences(
     weights: np.ndarray,
     treatment: str = "treatment",
     covariates: Sequence[str] = PRE_TREATMENT_COVARIATES,
+    raw_weights: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """One row per covariate: arm means and SMD unweighted and weighted."""
+    """One row per covariate: arm means and SMD unweighted and weighted.
+
+    With `raw_weights` (the weights before truncation) a column `smd_weighted_untruncated` is added.
+    """
     X = balance_matrix(panel, covariates)
     a = panel[treatment].to_numpy(dtype=int)
     w = np.asarray(weights, dtype=float)
@@ -56,9 +60,15 @@ def standardized_mean_differences(
         sd = np.sqrt((v1 + v0) / 2.0)
         smd = (m1 - m0) / sd if sd > 0 else 0.0
         wsmd = (wm1 - wm0) / sd if sd > 0 else 0.0
-        rows.append({"covariate": c, "mean_treated": m1, "mean_control": m0,
-                     "weighted_mean_treated": wm1, "weighted_mean_control": wm0,
-                     "smd_unweighted": smd, "smd_weighted": wsmd})
+        row = {"covariate": c, "mean_treated": m1, "mean_control": m0,
+               "weighted_mean_treated": wm1, "weighted_mean_control": wm0,
+               "smd_unweighted": smd, "smd_weighted": wsmd}
+        if raw_weights is not None:
+            rw = np.asarray(raw_weights, dtype=float)
+            r1, _ = _wmean_var(x[a == 1], rw[a == 1])
+            r0, _ = _wmean_var(x[a == 0], rw[a == 0])
+            row["smd_weighted_untruncated"] = (r1 - r0) / sd if sd > 0 else 0.0
+        rows.append(row)
     out = pd.DataFrame(rows)
     out["balanced_after_weighting"] = out["smd_weighted"].abs() < SMD_THRESHOLD
     return out

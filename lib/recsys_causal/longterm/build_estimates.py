@@ -89,7 +89,8 @@ def weighted_panel(panel: pd.DataFrame, params, seed: int | None = None) -> tupl
 )
 def build_weighted_panel(store: RunStore) -> dict[str, pd.DataFrame]:
     wp, metrics = weighted_panel(store.get(PANEL), store.params)
-    balance = standardized_mean_differences(wp, wp["analysis_weight"].to_numpy())
+    balance = standardized_mean_differences(wp, wp["analysis_weight"].to_numpy(),
+                                            raw_weights=wp["ipw_stabilized"].to_numpy())
     return {WEIGHTED_PANEL: wp, PROPENSITY_METRICS: metrics, COVARIATE_BALANCE: balance}
 
 

@@ -19,8 +19,9 @@ A user-day is kept only with a full prior window (3 days inside the user's obser
 i.e. at least 3 days after the user's first active day) and a full outcome window (the last
 outcome day is not after the last date in the data). `PanelResult.summary` counts the rest.
 
-Computation is columnar: one groupby over the interactions, then dense user x day arrays
-(users x calendar days cells) for lags and windows.
+Computation is columnar and linear: users and dates are factorized (hashing), daily metrics are
+`np.bincount`s into a dense user x calendar-day grid, and lags and windows are shifts and
+cumulative sums of that grid.
 """
 
 from __future__ import annotations
@@ -70,20 +71,6 @@ class PanelResult:
         return pd.DataFrame(list(self.summary.items()), columns=["metric", "value"]).astype({"value": "float64"})
 
 
-def _daily(interactions: pd.DataFrame, threshold: float, cap: float) -> pd.DataFrame:
-    wr = interactions["watch_ratio"].to_numpy(dtype="float64")
-    frame = pd.DataFrame({
-        "user_id": interactions["user_id"].to_numpy(),
-        "date": interactions["date"].to_numpy(),
-        "play": interactions["play_duration"].to_numpy(dtype="float64"),
-        "wr": np.minimum(wr, cap),
-        "high": (wr >= threshold).astype("float64"),
-    })
-    g = frame.groupby(["user_id", "date"], sort=True)
-    out = g.agg(interactions=("play", "size"), play=("play", "sum"), wr=("wr", "sum"), high=("high", "sum"))
-    return out.reset_index()
-
-
 def build_user_day_panel(
     interactions: pd.DataFrame,
     high_watch_threshold: float = 1.0,
@@ -100,31 +87,38 @@ def build_user_day_panel(
     if missing:
         raise ValueError(f"interactions lack columns {missing}")
     H = int(outcome_horizon_days)
-    daily = _daily(interactions, float(high_watch_threshold), float(watch_ratio_cap))
-
-    # Calendar: day numbers from the YYYYMMDD ints (only the few distinct dates are parsed).
-    udates = np.unique(daily["date"].to_numpy())
-    parsed = pd.to_datetime(pd.Series(udates.astype(str)), format="%Y%m%d").to_numpy().astype("datetime64[D]")
+    # Users and calendar days by hashing (factorize), then one bincount per daily metric.
+    ucodes, users = pd.factorize(interactions["user_id"].to_numpy(), sort=True)
+    dcodes, udates = pd.factorize(interactions["date"].to_numpy(), sort=True)
+    parsed = pd.to_datetime(pd.Series(np.asarray(udates).astype(str)), format="%Y%m%d").to_numpy().astype("datetime64[D]")
     first_day = parsed.min()
     n_days = int((parsed.max() - first_day).astype(int)) + 1
-    day_of = dict(zip(udates.tolist(), (parsed - first_day).astype(int).tolist(), strict=True))
-    day = daily["date"].map(day_of).to_numpy(dtype=np.int64)
-    users, uidx = np.unique(daily["user_id"].to_numpy(), return_inverse=True)
     n_users = len(users)
+    users = np.asarray(users)
+    width = n_days + H + 1  # padded on the right for the outcome window
+    gid = ucodes.astype(np.int64) * width + (parsed - first_day).astype(np.int64)[dcodes]
+    del ucodes, dcodes
+    size = n_users * width
+    wr = interactions["watch_ratio"].to_numpy(dtype="float64")
 
-    def grid(values: np.ndarray) -> np.ndarray:
-        g = np.zeros((n_users, n_days + H + 1), dtype="float64")  # padded on the right for windows
-        g[uidx, day] = values
-        return g
+    def count(keys: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        return np.bincount(keys, weights=weights, minlength=size).astype("float64").reshape(n_users, width)
 
-    n = daily["interactions"].to_numpy(dtype="float64")
+    n_grid = count(gid)
+    play = count(gid, interactions["play_duration"].to_numpy(dtype="float64"))
+    wr_sum = count(gid, np.minimum(wr, float(watch_ratio_cap)))
+    high = count(gid, (wr >= float(high_watch_threshold)).astype("float64"))
+    del gid, wr
+    active = n_grid > 0
+    safe = np.where(active, n_grid, 1.0)
     cur = {
-        "active_day": grid(np.ones_like(n)),
-        "interactions": grid(n),
-        "total_play_duration_sec": grid(daily["play"].to_numpy() / 1000.0),
-        "avg_watch_ratio": grid(daily["wr"].to_numpy() / n),
-        "high_watch_share": grid(daily["high"].to_numpy() / n),
+        "active_day": active.astype("float64"),
+        "interactions": n_grid,
+        "total_play_duration_sec": play / 1000.0,
+        "avg_watch_ratio": wr_sum / safe,
+        "high_watch_share": high / safe,
     }
+    uidx, day = np.nonzero(active)  # active user-days, sorted by user then day
 
     def shift(g: np.ndarray, k: int) -> np.ndarray:
         out = np.zeros_like(g)
@@ -141,8 +135,7 @@ def build_user_day_panel(
     future[:, : n_days] = csum[:, H : n_days + H] - csum[:, :n_days]  # sum over t+1..t+H
 
     # Rows: active user-days.
-    user_first = np.full(n_users, n_days, dtype=np.int64)
-    np.minimum.at(user_first, uidx, day)
+    user_first = np.argmax(active, axis=1)  # first active day of each user
     panel_day = day - user_first[uidx]
     has_prior = panel_day >= PRIOR_WINDOW_DAYS
     has_future = day + H <= n_days - 1

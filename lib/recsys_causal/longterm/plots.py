@@ -52,6 +52,9 @@ def plot_love(balance: pd.DataFrame):
     y = np.arange(len(b))
     ax.scatter(b["abs_before"], y, color=PALETTE[3], label="unweighted", zorder=3)
     ax.scatter(b["abs_after"], y, color=PALETTE[0], marker="D", label="weighted", zorder=3)
+    if "smd_weighted_untruncated" in b.columns:
+        ax.scatter(b["smd_weighted_untruncated"].abs(), y, color=PALETTE[2], marker="x",
+                   label="weighted, untruncated", zorder=3)
     ax.axvline(SMD_THRESHOLD, color="grey", linestyle="--", linewidth=1)
     ax.set_yticks(y)
     ax.set_yticklabels(b["covariate"])

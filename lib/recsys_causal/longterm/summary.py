@@ -219,11 +219,17 @@ def conclusion(comparison: pd.DataFrame, results: pd.DataFrame, segment_effects:
             f"{subject}, one extra high-watch day {direction} the following days' interactions by about {_fmt(abs(est), 1)} "
             f"on average{pct}; every interval ({_fmt(widest_lo, 1)} to {_fmt(widest_hi, 1)} at the widest) excludes zero"
         )
-    verdict += (
-        "; the weighting, outcome-model and doubly robust estimators agree on that."
-        if all_zero or (main["ci_95_lower"] > 0).all() or (main["ci_95_upper"] < 0).all()
-        else "; the estimators do not all agree, so the direction rests on modelling choices."
-    )
+    excl = main[(main["ci_95_lower"] > 0) | (main["ci_95_upper"] < 0)]
+    if all_zero:
+        verdict += f"; all {len(main)} main estimators' intervals include zero."
+    elif len(excl) == len(main):
+        verdict += f"; all {len(main)} main estimators' intervals exclude zero."
+    else:
+        names = ", ".join(f"{m} ({mod})" for m, mod in zip(excl["method"], excl["model"], strict=True))
+        verdict += (
+            f"; {len(excl)} of the {len(main)} main estimators' intervals exclude zero ({names}), so they do not "
+            "agree on whether there is an effect."
+        )
     rep = segment_effects[segment_effects["passes_size_filter"].astype(bool)]
     surv = int(rep["survives_correction"].astype(bool).sum())
     verdict += (

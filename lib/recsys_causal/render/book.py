@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -228,13 +229,60 @@ def _read_json(path: Path) -> dict[str, Any]:
         return {}
 
 
-def hide_parameter_cells(nb: Any) -> Any:
-    """Tag papermill's parameters / injected-parameters cells `remove-cell` (Quarto drops them)."""
+PATH_REPR_RE = re.compile(r"^\s*[\[(]?\s*(PosixPath|WindowsPath|PurePosixPath)\(")
+
+
+def clean_for_book(nb: Any) -> Any:
+    """Prepare an executed notebook for the book (both renderers).
+
+    - papermill's parameters / injected-parameters cells are tagged `remove-cell` (Quarto drops
+      them; the fallback too); the run's parameters are on the Reproducibility page;
+    - a cell's value that is only the repr of file paths (e.g. what `ctx.save_figure` returns)
+      is dropped: local paths of the machine that ran the chapter are not part of the report.
+    """
     for cell in nb.cells:
         tags = list(cell.get("metadata", {}).get("tags", []))
         if any(t in tags for t in HIDDEN_TAGS) and "remove-cell" not in tags:
             cell.setdefault("metadata", {})["tags"] = [*tags, "remove-cell"]
+        if cell.get("cell_type") == "code" and cell.get("outputs"):
+            cell["outputs"] = [o for o in cell["outputs"] if not _is_path_repr(o)]
+            for o in cell["outputs"]:
+                data = o.get("data", {})
+                if "text/html" in data:
+                    h = data["text/html"]
+                    data["text/html"] = drop_range_index("".join(h) if isinstance(h, list) else str(h))
     return nb
+
+
+ROW_INDEX_RE = re.compile(r"(<tr[^>]*>\s*)<th>(\d+)</th>\s*")
+EMPTY_CORNER_RE = re.compile(r"(<tr[^>]*>\s*)<th></th>\s*")
+
+
+def drop_range_index(html: str) -> str:
+    """Remove the 0, 1, 2, ... row labels of a pandas `to_html` table (a RangeIndex is noise)."""
+    if 'class="dataframe"' not in html or "<tbody>" not in html:
+        return html
+    head, _, body = html.partition("<tbody>")
+    labels = [int(m.group(2)) for m in ROW_INDEX_RE.finditer(body)]
+    n_rows = body.count("<tr")
+    if not labels or labels != list(range(len(labels))) or len(labels) != n_rows:
+        return html
+    if "<thead>" in head:
+        pre, _, thead = head.partition("<thead>")
+        n_head = thead.count("<tr")
+        if len(EMPTY_CORNER_RE.findall(thead)) != n_head:
+            return html
+        head = pre + "<thead>" + EMPTY_CORNER_RE.sub(r"\1", thead)
+    return head + "<tbody>" + ROW_INDEX_RE.sub(r"\1", body)
+
+
+def _is_path_repr(output: Any) -> bool:
+    if output.get("output_type") != "execute_result":
+        return False
+    data = output.get("data", {})
+    text = data.get("text/plain", "")
+    text = "".join(text) if isinstance(text, list) else str(text)
+    return set(data) == {"text/plain"} and bool(PATH_REPR_RE.match(text))
 
 
 def prepare_report(run_dir: Path, root: Path) -> PreparedReport:
@@ -252,7 +300,7 @@ def prepare_report(run_dir: Path, root: Path) -> PreparedReport:
         dst = report / chapter_path(ch)
         if src.is_file():
             nb = nbformat.read(src, as_version=4)
-            hide_parameter_cells(nb)
+            clean_for_book(nb)
             dst.parent.mkdir(parents=True, exist_ok=True)
             tmp = dst.with_suffix(".ipynb.tmp")
             nbformat.write(nb, tmp)

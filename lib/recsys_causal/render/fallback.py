@@ -428,9 +428,21 @@ def _caption(b: Block, kind: str, labels: dict[str, tuple[str, str]]) -> str:
     return cap
 
 
+NUM_CELL_RE = re.compile(r"<td([^>]*)>(\s*[-+\u2212]?(?:\d[\d,]*\.?\d*|\.\d+)(?:e[-+]?\d+)?%?\s*)</td>", re.I)
+
+
 def _sanitize_html(h: str) -> str:
+    """Drop scripts / external resources; mark numeric cells (right-aligned by the CSS)."""
     h = re.sub(r"<script[\s\S]*?</script>", "", h, flags=re.I)
-    return re.sub(r"<(link|iframe)[^>]*>", "", h, flags=re.I)
+    h = re.sub(r"<(link|iframe)[^>]*>", "", h, flags=re.I)
+    h = re.sub(r'(<table[^>]*?)\sborder="\d+"', r"\1", h)
+    return NUM_CELL_RE.sub(lambda m: f'<td{_add_class(m.group(1), "num")}>{m.group(2)}</td>', h)
+
+
+def _add_class(attrs: str, cls: str) -> str:
+    if 'class="' in attrs:
+        return attrs.replace('class="', f'class="{cls} ', 1)
+    return f'{attrs} class="{cls}"'
 
 
 def _image_b64(mime: str, data: str) -> str:

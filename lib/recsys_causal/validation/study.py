@@ -672,12 +672,14 @@ for _p in ("logistic", "lightgbm"):
 
 
 def confounder_strengths(panel: pd.DataFrame) -> pd.DataFrame:
-    """How strongly each numeric pre-treatment covariate predicts treatment on one data set.
+    """How strongly each numeric pre-treatment covariate confounds treatment and outcome.
 
-    Standardized coefficient of a logistic regression of treatment on all numeric covariates,
-    and the standardized mean difference between arms; sorted by |coefficient|.
+    Per covariate: its standardized coefficient in a logistic model of treatment, in a linear
+    model of the outcome (given treatment and the other covariates), and the product of the
+    two absolute values (`confounding_score`, the rough size of the bias that omitting it
+    would leave); sorted by that score.
     """
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LinearRegression, LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     from recsys_causal.longterm.propensity import NUMERIC_COVARIATES
@@ -687,10 +689,12 @@ def confounder_strengths(panel: pd.DataFrame) -> pd.DataFrame:
     cols = [c for c, k in zip(NUMERIC_COVARIATES, keep, strict=True) if k]
     Xs = StandardScaler().fit_transform(X[:, keep])
     a = panel["treatment"].to_numpy(int)
-    coef = LogisticRegression(max_iter=2000).fit(Xs, a).coef_[0]
-    smd = (Xs[a == 1].mean(axis=0) - Xs[a == 0].mean(axis=0))
-    out = pd.DataFrame({"covariate": cols, "standardized_logit_coef": coef, "standardized_mean_difference": smd})
-    return out.reindex(out["standardized_logit_coef"].abs().sort_values(ascending=False).index).reset_index(drop=True)
+    y = panel["outcome"].to_numpy(float)
+    t_coef = LogisticRegression(max_iter=2000).fit(Xs, a).coef_[0]
+    y_coef = LinearRegression().fit(np.column_stack([Xs, a]), (y - y.mean()) / y.std()).coef_[:-1]
+    out = pd.DataFrame({"covariate": cols, "treatment_coef": t_coef, "outcome_coef": y_coef,
+                        "confounding_score": np.abs(t_coef) * np.abs(y_coef)})
+    return out.sort_values("confounding_score", ascending=False, kind="mergesort").reset_index(drop=True)
 
 
 # ==============================================================================================
