@@ -69,12 +69,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if not (folder / "big_matrix.csv").is_file():
             sim = simulate_kuairec(folder, n_users=args.users, n_days=args.days, matrix="big_matrix",
                                    mean_plays_per_day=args.plays, seed=0, with_oracle=False)
             print(f"simulator: wrote {sim.n_rows:,} rows ({sim.n_duplicate_rows:,} duplicates) "
-                  f"to {sim.path.name} ({sim.path.stat().st_size / 2**20:,.0f} MiB) in {time.perf_counter() - t0:.1f} s")
+                  f"to {sim.path.name} ({sim.path.stat().st_size / 2**20:,.0f} MiB) in {time.perf_counter() - t0:.1f} s wall, "
+                  f"{time.process_time() - c0:.1f} s CPU")
         panel = run_child(folder, "panel")
         base = run_child(folder, "baseline")
         print(f"panel:    {panel['wall_s']:.2f} s wall, {panel['cpu_s']:.2f} s CPU (load {panel['load_s']:.2f} s), peak RSS {panel['peak_rss_mib']:,.0f} MiB, "

@@ -154,6 +154,14 @@ def make_synthetic_root(root: Path) -> Path:
     return root
 
 
+def norm(text: str) -> str:
+    """Whitespace collapsed, typographic quotes and dashes made plain (pandoc's smart typography)."""
+    for a, b in (("\u2019", "'"), ("\u2018", "'"), ("\u201c", '"'), ("\u201d", '"'), ("\u2013", "--"),
+                 ("\u2014", "---"), ("\u00a0", " "), ("\u2026", "...")):
+        text = text.replace(a, b)
+    return " ".join(text.split())
+
+
 @dataclass
 class BookUnderTest:
     """A rendered book and what it must contain."""

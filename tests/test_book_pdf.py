@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest_book import BookUnderTest, rendered_book, synthetic_book  # noqa: F401
+from conftest_book import BookUnderTest, norm, rendered_book, synthetic_book  # noqa: F401
 
 
 def _text(book: BookUnderTest) -> str:
@@ -11,7 +11,7 @@ def _text(book: BookUnderTest) -> str:
 
     reader = PdfReader(str(book.pdf))
     assert len(reader.pages) >= 3
-    return " ".join(" ".join((p.extract_text() or "") for p in reader.pages).split())
+    return norm(" ".join((p.extract_text() or "") for p in reader.pages))
 
 
 def test_pdf_has_every_chapter_title_and_figure_caption(rendered_book: BookUnderTest) -> None:  # noqa: F811
@@ -20,9 +20,9 @@ def test_pdf_has_every_chapter_title_and_figure_caption(rendered_book: BookUnder
     assert len(list(rendered_book.dir.glob("*.pdf"))) == 1, "the book directory should hold one PDF"
     text = _text(rendered_book)
     assert rendered_book.chapter_titles and rendered_book.figure_captions
-    missing_titles = [t for t in rendered_book.chapter_titles if " ".join(t.split()) not in text]
+    missing_titles = [t for t in rendered_book.chapter_titles if norm(t) not in text]
     assert not missing_titles, f"chapter titles missing from the PDF: {missing_titles}"
-    missing_caps = [c for c in rendered_book.figure_captions if " ".join(c.split()) not in text]
+    missing_caps = [c for c in rendered_book.figure_captions if norm(c) not in text]
     assert not missing_caps, f"figure captions missing from the PDF: {missing_caps}"
 
 

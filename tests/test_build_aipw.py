@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from recsys_causal.artifacts import get_builder
 from recsys_causal.chapters import get_chapter
 from recsys_causal.longterm import build_aipw as b
@@ -151,6 +150,10 @@ def test_segment_and_effect_tables(tmp_path):
     assert metrics["fold"].tolist() == ["1", "2", "3", "overall (out-of-fold)"]
     assert eff[b.EFFECT_BUCKETS]["bucket_order"].tolist() == [1, 2, 3, 4, 5]
     assert b.oracle_cate(pred, None) is None
+    real = b.effect_tables(scores, panel, None, p.longterm, p.seed)  # real data: no oracle
+    assert real[b.EFFECT_PREDICTIONS]["oracle_cate"].isna().all()
+    assert "mean_oracle_cate" not in real[b.EFFECT_BUCKETS].columns
+    assert real[b.EFFECT_METRICS]["oracle_cate_corr"].isna().all()
 
 
 def test_make_refit_uses_the_upstream_nuisance_models():

@@ -134,3 +134,17 @@ def test_encoding_is_numeric_complete_and_sanitized(world) -> None:
     assert (enc.X[cluster_cols].sum(axis=1) == 1).all()
     assert enc.X.loc[0, "focal_sample_liked_rate"] == pytest.approx(table["focal_sample_liked_rate"].median(), rel=1e-6)
     assert len(enc.X) == len(component) and enc.treatment.isin([0, 1]).all()
+
+
+def test_the_helpful_world_profile_mixes_positive_and_negative_lifts(project_root) -> None:
+    from recsys_causal.params import load_params
+
+    default = InterferenceParams()
+    helpful = load_params(project_root / "params" / "world_helpful_promotions.yaml").interference
+    shares = {}
+    for name, params in (("default", default), ("helpful", helpful)):
+        exposure, _, _ = make_experiment(n_slates=400, params=params)
+        oracle, _ = F.oracle_slate_lift(exposure, params)
+        shares[name] = float((oracle[F.ORACLE] > 0).mean())
+    assert shares["default"] < 0.1
+    assert 0.3 < shares["helpful"] < 0.9

@@ -119,3 +119,13 @@ def test_empty_user_id_is_rejected(tmp_path: Path) -> None:
     write(tmp_path, "small_matrix.csv", [GOOD_ROWS[0], "," + GOOD_ROWS[1].split(",", 1)[1]])
     with pytest.raises(DataError, match="column 'user_id'"):
         load_interactions(tmp_path, "small_matrix")
+
+
+def test_float_formatted_durations_fall_back(tmp_path: Path) -> None:
+    rows = [GOOD_ROWS[0].replace(",4381,", ",4381.0,"), GOOD_ROWS[1]]
+    write(tmp_path, "small_matrix.csv", rows)
+    df, _ = load_interactions(tmp_path, "small_matrix")
+    assert df["play_duration"].tolist() == [4381, 11635] and df["play_duration"].dtype == np.int64
+    write(tmp_path, "small_matrix.csv", [GOOD_ROWS[0].replace(",4381,", ",4381.5,")])
+    with pytest.raises(DataError, match="column 'play_duration' has non-integer values"):
+        load_interactions(tmp_path, "small_matrix")

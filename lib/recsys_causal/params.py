@@ -167,7 +167,7 @@ class InterferenceParams(_Section):
 class ValidationParams(_Section):
     """Knobs of the simulation study (chapter validation_01)."""
 
-    n_replicates: int = Field(40, ge=2, le=100_000, description="simulated data sets per scenario")
+    n_replicates: int = Field(20, ge=2, le=100_000, description="simulated data sets per scenario")
     scenarios: list[Literal["a", "b", "c", "d", "e", "interference"]] = Field(
         ["a", "b", "c", "d", "e", "interference"], min_length=1,
         description="scenarios to run: long-term a-e and the slate experiment 'interference'",
@@ -183,7 +183,7 @@ class ValidationParams(_Section):
     if_n_ratings: int = Field(60_000, ge=1_000, description="ratings per simulated MovieLens data set")
     if_n_slate_users: int = Field(600, ge=20, description="slates per simulated interference replicate")
     n_folds: int = Field(3, ge=2, le=20, description="cross-fitting folds of every nuisance model in the study")
-    lt_lgbm_n_estimators: int = Field(60, ge=10, le=5000, description="trees per LightGBM nuisance model (long-term)")
+    lt_lgbm_n_estimators: int = Field(40, ge=10, le=5000, description="trees per LightGBM nuisance model (long-term)")
     if_model_n_estimators: int = Field(100, ge=10, le=5000, description="trees per LightGBM outcome model (interference)")
     lt_weak_overlap_confounding: float = Field(
         4.0, ge=0.0, le=10.0, description="sim_confounding of scenario (d), weak overlap"

@@ -127,7 +127,7 @@ def plot_heterogeneity(het: pd.DataFrame, segment_types: tuple[str, ...] = SEGME
     for ax in axes.ravel()[len(types):]:
         ax.set_visible(False)
     handles, labels = axes.ravel()[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, -0.04))
-    fig.supxlabel("Total-click lift per slate if promoted", y=0.04, fontsize=9)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.supxlabel("Total-click lift per slate if promoted", y=0.06, fontsize=9)
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, -0.01))
     return fig

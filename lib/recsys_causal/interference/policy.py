@@ -17,7 +17,8 @@ lift. Without an oracle, the randomized experiment (known probability π) estima
 * Doubly robust: mean of d·ψ with ψ the AIPW score (cross-fitted m1, m0; see `aipw.py`).
 
 Per selected slate the IPW estimate is the difference in means among the selected slates, the
-DR estimate is Σ d ψ / Σ d. Policies that rank slates by predicted lift use out-of-fold
+DR estimate is Σ d ψ / Σ d. A rule's gain over "promote all" is V(d) - V(1) = -mean((1 - d) ψ)
+for DR: the value of *not* promoting the slates the rule leaves out. Policies that rank slates by predicted lift use out-of-fold
 predictions and rank within each fold, so a slate is never scored by a model that saw it.
 Intervals: percentile bootstrap over slates (each slate its own cluster, nuisance predictions
 held fixed), all policies on one count matrix.
@@ -121,8 +122,13 @@ def _statistics(n_policies: int) -> dict[str, Callable[[np.ndarray], np.ndarray]
     def dr_selected(s: np.ndarray) -> np.ndarray:
         return block(s, 4) / (block(s, 2) + block(s, 3))
 
+    def dr_gain(s: np.ndarray) -> np.ndarray:  # the first policy is "promote all"
+        b = block(s, 4)
+        return (b - b[:, [0]]) / s[:, [0]]
+
     return {"ipw_per_1000_eligible": ipw_eligible, "ipw_per_1000_selected": ipw_selected,
-            "dr_per_1000_eligible": dr_eligible, "dr_per_1000_selected": dr_selected}
+            "dr_per_1000_eligible": dr_eligible, "dr_per_1000_selected": dr_selected,
+            "dr_gain_vs_promote_all_per_1000_eligible": dr_gain}
 
 
 def _per_slate(D: np.ndarray, y: np.ndarray, t: np.ndarray, psi: np.ndarray) -> np.ndarray:
@@ -166,6 +172,8 @@ def policy_targeting_table(
         rows["mean_oracle_lift_selected"] = [tau[m].mean() if m.any() else np.nan for m in masks.values()]
         rows["oracle_lift_per_1000_selected_slates"] = 1000 * np.asarray(rows["mean_oracle_lift_selected"])
         rows["oracle_lift_per_1000_eligible_slates"] = [1000 * oracle_policy_value(m, tau) for m in masks.values()]
+        rows["oracle_gain_vs_promote_all_per_1000_eligible"] = (
+            np.asarray(rows["oracle_lift_per_1000_eligible_slates"]) - 1000 * tau.mean())
     for name, stat in _statistics(len(names)).items():
         with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a policy selecting no slate of an arm

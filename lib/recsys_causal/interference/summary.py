@@ -106,8 +106,8 @@ def plot_decomposition(decomp: pd.DataFrame) -> Any:
 def policy_summary(policy: pd.DataFrame) -> pd.DataFrame:
     """The policy table reduced to what a reader needs: selection, oracle and DR estimate."""
     cols = ["policy", "selected_slates", "oracle_lift_per_1000_eligible_slates", "dr_per_1000_eligible",
-            "dr_per_1000_eligible_ci_lower", "dr_per_1000_eligible_ci_upper", "oracle_lift_per_1000_selected_slates",
-            "dr_per_1000_selected"]
+            "dr_per_1000_eligible_ci_lower", "dr_per_1000_eligible_ci_upper", "oracle_gain_vs_promote_all_per_1000_eligible",
+            "dr_gain_vs_promote_all_per_1000_eligible", "oracle_lift_per_1000_selected_slates", "dr_per_1000_selected"]
     return policy[[c for c in cols if c in policy]].copy()
 
 
@@ -122,13 +122,15 @@ def plain_conclusion(effects: pd.DataFrame, aipw: pd.DataFrame, policy: pd.DataF
     if total["ci_95_upper"] < 0:
         net = "costs the slate clicks overall"
     elif total["ci_95_lower"] > 0:
-        net = "adds clicks to the slate overall"
+        net = "adds clicks to the slate overall" + (
+            ", fewer than the promoted item gains" if total["estimate"] < direct["estimate"] else "")
     else:
         net = "has a net effect on the slate that this experiment cannot distinguish from zero"
     naive = ("Judged by the promoted item alone, promotion looks like a win"
              if direct["estimate"] > 0 else "Even the promoted item does not gain")
+    link = "and" if total["ci_95_lower"] > 0 and direct["estimate"] > 0 else "but"
     text = (
-        f"{naive} ({_signed(PER * direct['estimate'])} clicks per 1,000 promoted slates), but counting "
+        f"{naive} ({_signed(PER * direct['estimate'])} clicks per 1,000 promoted slates), {link} counting "
         f"every item of the slate it {net} ({_signed(PER * total['estimate'])} per 1,000 promoted slates; "
         f"model-assisted AIPW: {_signed(PER * aipw_row['estimate'])}). "
     )

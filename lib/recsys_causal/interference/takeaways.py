@@ -87,10 +87,12 @@ def describe_metrics(metrics: pd.DataFrame) -> str:
     test = metrics[metrics["split"].eq("test")].sort_values("rmse")
     best, other = test.iloc[0], test.iloc[-1]
     train_best = metrics[metrics["split"].eq("train") & metrics["model"].eq(best["model"])].iloc[0]
+    fit = (f"explains {100 * best['r2']:.1f}% of the held-out variance" if best["r2"] > 0 else
+           f"predicts held-out slates no better than their mean (R² {_f(best['r2'], 2)})")
     return (
         f"{best['model']} has the lower held-out RMSE ({_f(best['rmse'])} clicks per slate against "
-        f"{_f(other['rmse'])} for {other['model']}) and explains {100 * best['r2']:.1f}% of the held-out "
-        f"variance (train: {100 * train_best['r2']:.1f}%); clicks are noisy, so a modest R² is expected."
+        f"{_f(other['rmse'])} for {other['model']}) and {fit} (train R²: {_f(train_best['r2'], 2)}); "
+        f"clicks are noisy, so a modest R² is expected."
     )
 
 
@@ -196,18 +198,27 @@ def describe_policy(policy: pd.DataFrame) -> str:
     if "oracle_lift_per_1000_eligible_slates" in policy:
         out.append("By the oracle, " + policy_verdict(policy, "oracle_lift_per_1000_eligible_slates") + ".")
         covered = int(policy["dr_ci_covers_oracle"].sum())
-        out.append("Without the oracle, the doubly robust estimate says " + policy_verdict(policy, "dr_per_1000_eligible")
+        out.append("Without the oracle, the doubly robust point estimates say " + policy_verdict(policy, "dr_per_1000_eligible")
                    + f"; {covered} of {len(policy)} DR intervals (and {int(policy['ipw_ci_covers_oracle'].sum())} "
                    f"IPW intervals) cover the oracle value.")
     else:
-        out.append("The doubly robust estimate says " + policy_verdict(policy, "dr_per_1000_eligible") + ".")
+        out.append("The doubly robust point estimates say " + policy_verdict(policy, "dr_per_1000_eligible") + ".")
     best = best_deployable(policy, "dr_per_1000_eligible")
     out.append(
         f"The estimate for '{best['policy']}' has a 95% interval from {_f(best['dr_per_1000_eligible_ci_lower'])} "
         f"to {_f(best['dr_per_1000_eligible_ci_upper'])}"
-        + (", which excludes zero." if best["dr_per_1000_eligible_ci_lower"] > 0 or best["dr_per_1000_eligible_ci_upper"] < 0
-           else ", which includes zero: the experiment cannot tell this rule from doing nothing.")
+        + (", which excludes zero" if best["dr_per_1000_eligible_ci_lower"] > 0 or best["dr_per_1000_eligible_ci_upper"] < 0
+           else ", which includes zero: the experiment cannot tell this rule from doing nothing")
     )
+    if best["policy"] != policy.iloc[0]["policy"] and "dr_gain_vs_promote_all_per_1000_eligible" in policy:
+        g = "dr_gain_vs_promote_all_per_1000_eligible"
+        lo, hi = best[f"{g}_ci_lower"], best[f"{g}_ci_upper"]
+        verdict = ("so the experiment shows it beats promoting all" if lo > 0 else
+                   "so the experiment shows it does worse than promoting all" if hi < 0 else
+                   "so the experiment cannot tell it from promoting all")
+        out[-1] += (f"; its gain over promoting all is {_signed(best[g])} per 1,000 eligible slates "
+                    f"(95% CI {_f(lo)} to {_f(hi)}), {verdict}")
+    out[-1] += "."
     return " ".join(out)
 
 

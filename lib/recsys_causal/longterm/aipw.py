@@ -451,7 +451,7 @@ def describe_fixed_vs_refit(table: pd.DataFrame, digits: int = 2) -> str:
     fixed = t.loc["fixed_nuisance"]
     parts = [
         f"The fixed-nuisance bootstrap treats the propensity and outcome predictions as known, so it "
-        f"leaves out the variability that comes from estimating them (and from the random cross-fitting split); "
+        f"leaves out the variability that comes from estimating them (the models would differ on another sample of users); "
         f"its standard error is {fixed['se']:.{digits}f}"
     ]
     if "influence_function" in t.index:

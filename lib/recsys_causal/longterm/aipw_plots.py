@@ -35,7 +35,7 @@ def _interval_plot(
     for i in range(len(labels)):
         seg = ([lo[i], hi[i]], [pos[i], pos[i]]) if horizontal else ([pos[i], pos[i]], [lo[i], hi[i]])
         ax.plot(*seg, color=cols[i], linewidth=1.6, solid_capstyle="butt")
-        cap = 0.12
+        cap = 0.08
         for end in (lo[i], hi[i]):
             if horizontal:
                 ax.plot([end, end], [pos[i] - cap, pos[i] + cap], color=cols[i], linewidth=1.2)
@@ -82,7 +82,8 @@ def plot_estimator_comparison(comparison: pd.DataFrame) -> Any:
     """MSM, g-computation, AIPW (and trimmed AIPW) with intervals; the oracle as a dashed line."""
     is_oracle = comparison["role"].eq("oracle") if "role" in comparison.columns else comparison["method"].str.contains("oracle", case=False)
     est = comparison[~is_oracle].reset_index(drop=True)
-    labels = [f"{m}\n{mod}" if len(str(mod)) <= 45 else f"{m}\n{str(mod)[:42]}..." for m, mod in zip(est["method"], est["model"], strict=True)]
+    short = [str(mod).split("; ")[-1] for mod in est["model"]]
+    labels = [f"{m}\n{mod}" if len(mod) <= 45 else f"{m}\n{mod[:42]}..." for m, mod in zip(est["method"], short, strict=True)]
     roles = est["role"] if "role" in est.columns else pd.Series("estimate", index=est.index)
     colors = [PALETTE[3] if str(m).startswith("Doubly") else (PALETTE[5] if r == "robustness" else PALETTE[0]) for m, r in zip(est["method"], roles, strict=True)]
     fig, ax = new_figure(height=0.7 * len(est) + 1.5)
@@ -118,8 +119,8 @@ def plot_segment_type(summary: pd.DataFrame, segment_type: str, overall: float |
         ax.legend(loc="best")
     ax.set_xticks(range(len(labels)), labels, rotation=20 if len(labels) <= 4 else 30, ha="right")
     ax.set_xlabel(name)
-    ax.set_ylabel(EFFECT_LABEL)
-    ax.set_title(f"AIPW effects by {name.lower()} (95% user-cluster bootstrap; red = survives correction)")
+    ax.set_ylabel("Effect (interactions)")
+    ax.set_title(f"AIPW effect by {name.lower()}")
     fig.tight_layout()
     return fig
 

@@ -84,11 +84,17 @@ def describe_balance(balance: pd.DataFrame) -> str:
                if n_bad_after == 0 else
                f"{n_bad_after} covariate(s) still exceed |SMD| = 0.1 after weighting, so the "
                "weights do not fully remove the recorded confounding")
-    return (
+    text = (
         f"Before weighting {n_bad_before} of {len(balance)} covariates have |SMD| >= 0.1 (largest: "
         f"{before['covariate']}, {before['smd_unweighted']:+.2f}); after weighting the largest is "
         f"{after['covariate']} ({after['smd_weighted']:+.2f}): {verdict}."
     )
+    if "smd_weighted_untruncated" in balance.columns:
+        raw = balance.loc[balance["smd_weighted_untruncated"].abs().idxmax()]
+        text += (f" With the untruncated weights the largest is {raw['covariate']} "
+                 f"({raw['smd_weighted_untruncated']:+.2f}): the truncation gives back part of the "
+                 "balance in exchange for stabler weights.")
+    return text
 
 
 def describe_diagnostics(metrics: pd.DataFrame, balance: pd.DataFrame, ess: pd.DataFrame, primary: str) -> str:

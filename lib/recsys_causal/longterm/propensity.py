@@ -285,7 +285,8 @@ def describe_overlap(metrics: pd.DataFrame, primary: str) -> str:
     r = metrics.set_index("model").loc[primary]
     verdict = ("practical positivity holds: almost every user-day could have gone either way"
                if r["share_extreme"] < 0.01 else
-               "positivity is strained for these rows: their weights rest on very few comparable days"
+               "positivity holds for most user-days, but these rows' weights rest on very few "
+               "comparable days in the other arm"
                if r["share_extreme"] < 0.10 else
                "positivity is badly violated: a large share of user-days is (almost) always or never treated")
     return (f"Under the primary {primary} model the out-of-fold scores range from {r['min_e']:.3f} to "

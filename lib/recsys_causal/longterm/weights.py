@@ -111,5 +111,8 @@ def describe_weights(ess: pd.DataFrame, dist: pd.DataFrame, weight: str = "analy
         f"({100 * e.loc['control', 'ess_share']:.0f}%)"
         + ("; a small loss, so no handful of rows dominates the weighted estimates."
            if min(e.loc["treated", "ess_share"], e.loc["control", "ess_share"]) > 0.7
+           else "; a moderate loss: the weighted estimates are noticeably less precise than the row "
+           "count suggests, though no handful of rows dominates them."
+           if min(e.loc["treated", "ess_share"], e.loc["control", "ess_share"]) > 0.4
            else "; a marked loss: a minority of rows carries much of the weighted estimates.")
     )

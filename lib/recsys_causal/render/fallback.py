@@ -297,6 +297,7 @@ def _top_level(config: dict[str, Any], file: str) -> bool:
 def number_pages(pages: list[Page]) -> dict[str, tuple[str, str]]:
     """Number chapters, sections, figures and tables; return {label: (kind name, number)}."""
     labels: dict[str, tuple[str, str]] = {}
+    used_ids: set[str] = set()
     main = 0
     app = 0
     for page in pages:
@@ -309,9 +310,12 @@ def number_pages(pages: list[Page]) -> dict[str, tuple[str, str]]:
             else:
                 main += 1
                 page.number = str(main)
-        _number_headings(page, labels)
+        _number_headings(page, labels, used_ids)
         fig = tbl = 0
         for b in page.blocks:
+            if b.label and b.label in labels:
+                # a label used twice would break the links (and the Typst compile): keep the first
+                b.label = ""
             if b.kind == "figure" and b.label:
                 fig += 1
                 b.number = f"{page.number}.{fig}" if page.number else str(fig)
@@ -323,9 +327,8 @@ def number_pages(pages: list[Page]) -> dict[str, tuple[str, str]]:
     return labels
 
 
-def _number_headings(page: Page, labels: dict[str, tuple[str, str]]) -> None:
+def _number_headings(page: Page, labels: dict[str, tuple[str, str]], used: set[str]) -> None:
     counters = [0, 0, 0, 0, 0, 0, 0]
-    used: set[str] = set()
     for b in page.blocks:
         if b.kind != "md":
             continue

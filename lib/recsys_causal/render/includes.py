@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import platform
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,8 +157,16 @@ def md_escape(text: Any) -> str:
     return s.replace("\\", "\\\\").replace("|", "\\|").replace("@", "\\@").replace("*", "\\*").replace("_", "\\_")
 
 
+NUMERIC_CELL = re.compile(r"^[-+\u2212]?[\d.,]+%?$|^\[.*\]$|^–$")
+
+
 def md_table(header: Sequence[str], rows: Sequence[Sequence[str]], caption: str = "") -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    """A pipe table: numeric / interval columns right-aligned, text columns left-aligned."""
+    def align(j: int) -> str:
+        vals = [r[j].strip() for r in rows if j < len(r) and r[j].strip()]
+        return "---:" if vals and all(NUMERIC_CELL.match(v) for v in vals) else ":---"
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align(j) for j in range(len(header))) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     if caption:
         lines += ["", f": {caption}"]
@@ -261,9 +270,10 @@ def interference_md(run_dir: Path, status: TrackStatus) -> str:
     label = "simulated data" if status.simulated else "real data"
     out = [md_table(header, rows, caption=f"Effects of promoting a focal item, per 1,000 slates ({label}; from `{IF_TABLE}`).")]
     if "plain_language" in df.columns:
-        bullets = [f"- {str(s).strip()}" for s in df["plain_language"].dropna() if str(s).strip()]
+        bullets = [f"- **{md_escape(r.get('metric', ''))}**: {str(r['plain_language']).strip()}"
+                   for _, r in df.iterrows() if str(r.get("plain_language", "") or "").strip() not in ("", "nan")]
         if bullets:
-            out.append("\n".join(bullets) + "\n")
+            out.append("What each row measures:\n\n" + "\n".join(bullets) + "\n")
     return "\n".join(out)
 
 

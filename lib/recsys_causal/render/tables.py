@@ -157,6 +157,11 @@ def compact_table(t: ParsedTable, max_cols: int = 7, max_rows: int = 40, max_cha
     return header, rows, text
 
 
+def _breakable(s: str) -> str:
+    """Let long snake_case / a/b names wrap in a narrow column (zero-width spaces after _ and /)."""
+    return s.replace("_", "_\u200b").replace("/", "/\u200b") if len(s) > 12 else s
+
+
 def _md_cell(s: str) -> str:
     s = s.replace("\\", "\\\\").replace("|", "\\|")
     for ch in "*_`@<>[]#$~^":
@@ -171,9 +176,13 @@ def pipe_table(header: list[str], rows: list[list[str]], caption: str = "", labe
     for j in range(n):
         vals = [r[j].replace(",", "").strip() for r in rows if r[j].strip() not in ("", "–", "nan", "NaN")]
         numeric.append(bool(vals) and all(NUM_RE.match(v) for v in vals))
-    lines = ["| " + " | ".join(_md_cell(h) for h in header) + " |",
-             "|" + "|".join("---:" if numeric[j] else ":---" for j in range(n)) + "|"]
-    lines += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in rows]
+    # dashes proportional to each column's widest cell: when pandoc gives the table relative
+    # widths (wide tables), long headers get room instead of overlapping their neighbours
+    widths = [max([len(header[j])] + [len(r[j]) for r in rows] + [3]) for j in range(n)]
+    dashes = [max(3, min(30, w)) for w in widths]
+    lines = ["| " + " | ".join(_md_cell(_breakable(h)) for h in header) + " |",
+             "|" + "|".join(("-" * dashes[j] + ":") if numeric[j] else (":" + "-" * dashes[j]) for j in range(n)) + "|"]
+    lines += ["| " + " | ".join(_md_cell(_breakable(c)) for c in r) + " |" for r in rows]
     if caption or label:
         attr = f" {{#{label}}}" if label else ""
         lines += ["", f": {caption}{attr}"]

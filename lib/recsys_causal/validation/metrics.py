@@ -211,6 +211,22 @@ def describe_coverage_check(summary: pd.DataFrame, scenario: str, estimator: str
         + ("inside" if chk["within"] else "outside")
         + f" the required range [{lo:.2f}, {hi:.2f}]"
     )
+    if not chk["within"]:
+        row = _row(summary, scenario, estimator, inference)
+        ratio = float(row["se_ratio"])
+        z = float(row["bias"]) / float(row["bias_mcse"]) if float(row["bias_mcse"]) > 0 else float("nan")
+        noise = abs(chk["coverage"] - 0.95) <= 2 * nominal_coverage_mcse(r)
+        if chk["coverage"] > hi:
+            why = (f"the intervals are conservative: the reported SE is {ratio:.2f} times the SE the replicates "
+                   "show" if ratio > 1.1 else "with SEs that match the replicates' spread "
+                   f"(ratio {ratio:.2f}), a miss this size is what {r} replicates produce by chance")
+        elif abs(z) >= 3:
+            why = f"the estimator is biased ({z:+.1f} Monte Carlo SEs), so intervals centred on it miss"
+        elif ratio < 0.9:
+            why = f"the reported SE is only {ratio:.2f} times the spread of the estimates across replicates"
+        else:
+            why = "neither bias nor SE explains it"
+        text += f". Evidence: {why}" + ("; the miss is within two Monte Carlo SEs of 95%" if noise else "")
     if compare_inference is not None:
         other = _row(summary, scenario, estimator, compare_inference)
         if other is not None:
@@ -294,3 +310,12 @@ def describe_coverage_range(summary: pd.DataFrame, scenarios: Sequence[str], lev
         parts.append(f"({key}): {ok} of {len(s)} intervals reach {100 * lo:.0f}% or more; the lowest is "
                      f"{name} with the {worst['inference']} at {100 * worst['coverage']:.0f}%")
     return ("Coverage, against a calibrated band starting 2 Monte Carlo SEs below 95% — " + "; ".join(parts) + ".") if parts else ""
+
+
+def describe_study(replicates: pd.DataFrame, summary: pd.DataFrame) -> str:
+    """How big the study was and how precisely it can measure coverage."""
+    r = int(summary["n_replicates"].max())
+    failed = int(replicates["status"].ne("ok").sum())
+    return (f"The study ran {r} replicates per scenario ({len(replicates):,} estimates, {failed} failed). "
+            f"With {r} replicates a calibrated 95% interval shows a coverage of 95% ± {100 * nominal_coverage_mcse(r):.1f} "
+            "points (one Monte Carlo SE), so coverages are read against that band, not against 95% exactly.")

@@ -43,11 +43,22 @@ import pandas as pd
 # ----------------------------------------------------------------------------------------------
 # Scenarios
 # ----------------------------------------------------------------------------------------------
-#: The pre-treatment covariate with the strongest effect on treatment in the KuaiRec simulator:
-#: its treatment logit is c * [1.6 (prior_3day_high_watch_share - 1.35) + 0.5 (log1p
-#: prior_3day_interactions - ...)], so the 3-day high-watch share carries most of the
-#: confounding (`confounder_strengths` measures it on a simulated panel).
-STRONGEST_CONFOUNDER = "prior_3day_high_watch_share"
+#: The strongest confounder of the KuaiRec simulator: the recorded activity history. Its
+#: treatment logit is c * [1.6 (h - 1.35) + 0.5 (log1p(m) - ...)] with h the 3-day high-watch share
+#: and m = prior_3day_interactions, and activity (m) also drives next week's activity, the
+#: outcome. By its pull on treatment alone h leads, but h barely moves the outcome, so leaving it
+#: out biases nothing; m moves both (`confounder_strengths` ranks covariates by the product of the
+#: two pulls, and a test checks that m comes first on a default data set).
+STRONGEST_CONFOUNDER = "prior_3day_interactions"
+#: Near-copies of the strongest confounder (correlation >= 0.8 with it in the simulated panel):
+#: a model that lost m alone would recover it from them, so scenarios (b) and (c) drop them too.
+CONFOUNDER_PROXIES: tuple[str, ...] = (
+    "prior_3day_total_play_duration_sec", "lag_1_interactions", "lag_1_total_play_duration_sec",
+)
+OMITTED_COVARIATES: tuple[str, ...] = (STRONGEST_CONFOUNDER, *CONFOUNDER_PROXIES)
+#: Calendar position, not user history (and collinear with each other within the panel):
+#: left out of the confounder ranking.
+CALENDAR_COVARIATES: tuple[str, ...] = ("calendar_day_index", "panel_day_index")
 
 
 @dataclass(frozen=True)
@@ -61,25 +72,30 @@ class Scenario:
     description: str
     propensity_drop: tuple[str, ...] = ()
     outcome_drop: tuple[str, ...] = ()
+    short: str = ""  # panel title in figures
 
 
 SCENARIOS: dict[str, Scenario] = {
     s.key: s
     for s in (
         Scenario("a", "longterm", "default", "(a) Default world",
-                 "The simulator's default confounding; every nuisance model sees all pre-treatment covariates."),
+                 "The simulator's default confounding; every nuisance model sees all pre-treatment covariates.",
+                 short="(a) default"),
         Scenario("b", "longterm", "default", "(b) Propensity model omits the strongest confounder",
-                 f"Same data as (a); `{STRONGEST_CONFOUNDER}` is dropped from both propensity models.",
-                 propensity_drop=(STRONGEST_CONFOUNDER,)),
+                 f"Same data as (a); `{STRONGEST_CONFOUNDER}` and its near-copies are dropped from both propensity models.",
+                 propensity_drop=OMITTED_COVARIATES, short="(b) confounder\nnot in e(X)"),
         Scenario("c", "longterm", "default", "(c) Outcome model omits the strongest confounder",
-                 f"Same data as (a); `{STRONGEST_CONFOUNDER}` is dropped from both outcome models.",
-                 outcome_drop=(STRONGEST_CONFOUNDER,)),
+                 f"Same data as (a); `{STRONGEST_CONFOUNDER}` and its near-copies are dropped from both outcome models.",
+                 outcome_drop=OMITTED_COVARIATES, short="(c) confounder\nnot in m(a, X)"),
         Scenario("d", "longterm", "weak_overlap", "(d) Weak overlap",
-                 "Confounding strong enough that many propensities fall outside [0.05, 0.95]."),
+                 "Confounding strong enough that many propensities fall outside [0.05, 0.95].",
+                 short="(d) weak\noverlap"),
         Scenario("e", "longterm", "unmeasured", "(e) Unmeasured confounder",
-                 "A user-day shock raises both the chance of a high-watch day and later activity; no log row carries it."),
+                 "A user-day shock raises both the chance of a high-watch day and later activity; no log row carries it.",
+                 short="(e) unmeasured\nconfounder"),
         Scenario("interference", "interference", "default", "Slate promotion experiment",
-                 "Promotion randomized by slate with a known probability (the interference track's world)."),
+                 "Promotion randomized by slate with a known probability (the interference track's world).",
+                 short="slate experiment"),
     )
 }
 SCENARIO_KEYS: tuple[str, ...] = tuple(SCENARIOS)
@@ -394,20 +410,24 @@ def study_longterm_params(vp: Any, setting: str = "default") -> Any:
     """The `LongtermParams` of the study's long-term data sets: report defaults, study scale.
 
     What differs from the main chapters: `lt_n_users` x `lt_n_days` simulated users and days,
-    `n_folds` cross-fitting folds and `lt_lgbm_n_estimators` trees per LightGBM model, plus
-    the setting's simulator knobs.
+    `n_folds` cross-fitting folds and `lt_lgbm_n_estimators` trees per LightGBM model with the
+    learning rate raised so that trees x rate equals the chapters' (200 x 0.05), plus the
+    setting's simulator knobs.
     """
     from recsys_causal.params import LongtermParams
 
+    base = LongtermParams()
     update = {
         "sim_n_users": int(vp.lt_n_users),
         "sim_n_days": int(vp.lt_n_days),
         "n_folds": int(vp.n_folds),
         "lgbm_n_estimators": int(vp.lt_lgbm_n_estimators),
+        # fewer trees, same total shrinkage (trees x learning rate) as the chapters' models
+        "lgbm_learning_rate": min(1.0, base.lgbm_learning_rate * base.lgbm_n_estimators / int(vp.lt_lgbm_n_estimators)),
         "n_bootstrap": int(vp.lt_n_bootstrap),
         **setting_overrides(setting, vp),
     }
-    return LongtermParams().model_copy(update=update)
+    return base.model_copy(update=update)
 
 
 @dataclass
@@ -684,9 +704,10 @@ def confounder_strengths(panel: pd.DataFrame) -> pd.DataFrame:
 
     from recsys_causal.longterm.propensity import NUMERIC_COVARIATES
 
-    X = panel[list(NUMERIC_COVARIATES)].to_numpy(float)
+    history = [c for c in NUMERIC_COVARIATES if c not in CALENDAR_COVARIATES]
+    X = panel[history].to_numpy(float)
     keep = X.std(axis=0) > 0
-    cols = [c for c, k in zip(NUMERIC_COVARIATES, keep, strict=True) if k]
+    cols = [c for c, k in zip(history, keep, strict=True) if k]
     Xs = StandardScaler().fit_transform(X[:, keep])
     a = panel["treatment"].to_numpy(int)
     y = panel["outcome"].to_numpy(float)
@@ -708,6 +729,7 @@ def study_interference_params(vp: Any) -> Any:
     """The `InterferenceParams` of the study's data sets: report defaults at study scale."""
     from recsys_causal.params import InterferenceParams
 
+    base = InterferenceParams()
     update = {
         "sim_n_users": int(vp.if_n_users),
         "sim_n_movies": int(vp.if_n_movies),
@@ -715,8 +737,9 @@ def study_interference_params(vp: Any) -> Any:
         "n_slate_users": int(vp.if_n_slate_users),
         "n_folds": int(vp.n_folds),
         "model_n_estimators": int(vp.if_model_n_estimators),
+        "model_learning_rate": min(1.0, base.model_learning_rate * base.model_n_estimators / int(vp.if_model_n_estimators)),
     }
-    return InterferenceParams().model_copy(update=update)
+    return base.model_copy(update=update)
 
 
 @dataclass
@@ -764,7 +787,10 @@ class InterferenceAnalysis:
             encode_features,
             oracle_slate_lift,
         )
-        from recsys_causal.interference.outcome_models import crossfit_predicted_lift, make_regressor
+        from recsys_causal.interference.outcome_models import (
+            crossfit_predicted_lift,
+            make_regressor,
+        )
 
         def make() -> dict[str, Any]:
             ip = self.data.params
@@ -896,11 +922,43 @@ def confounder_evidence(params: Any, replicate: int = 0) -> pd.DataFrame:
 
 
 def describe_confounder(evidence: pd.DataFrame) -> str:
-    """Sentence naming the strongest confounder and its closest proxy."""
+    """Sentence naming the strongest confounder, the strongest pull on treatment, and the proxies."""
     top = evidence.iloc[0]
-    proxies = evidence[evidence["covariate"].ne(top["covariate"])]
-    proxy = proxies.loc[proxies["correlation_with_strongest"].abs().idxmax()]
-    return (f"On a default data set, `{top['covariate']}` has the largest standardized coefficient in a logistic "
-            f"model of treatment ({top['standardized_logit_coef']:.2f}, against "
-            f"{evidence['standardized_logit_coef'].abs().iloc[1]:.2f} for the next covariate), as the simulator's treatment rule says; "
-            f"its closest proxy in the logs is `{proxy['covariate']}` (correlation {proxy['correlation_with_strongest']:.2f}).")
+    by_t = evidence.loc[evidence["treatment_coef"].abs().idxmax()]
+    proxies = evidence[evidence["correlation_with_strongest"].abs().ge(0.8) & evidence["covariate"].ne(top["covariate"])]
+    text = (f"On a default data set, `{top['covariate']}` has the largest confounding score (standardized pull on "
+            f"treatment {top['treatment_coef']:.2f} times pull on the outcome {top['outcome_coef']:.2f})")
+    if by_t["covariate"] != top["covariate"]:
+        text += (f"; `{by_t['covariate']}` pulls harder on treatment ({by_t['treatment_coef']:.2f}) but barely on the "
+                 f"outcome ({by_t['outcome_coef']:.2f}), so leaving it out would bias little")
+    if len(proxies):
+        text += (". Its near-copies in the logs (correlation 0.8 or more): "
+                 + ", ".join(f"`{c}` ({r:.2f})" for c, r in zip(proxies["covariate"], proxies["correlation_with_strongest"], strict=True)))
+    return text + "."
+
+
+def overlap_evidence(params: Any, replicate: int = 0) -> pd.DataFrame:
+    """Propensity diagnostics (chapter 02's `propensity_metrics`) on the first data set of the
+    default and the weak-overlap settings: how many rows fall outside [0.05, 0.95]."""
+    from recsys_causal.longterm.propensity import propensity_metrics
+
+    cfg = config_from_params(params)
+    ss = replicate_seed_sequences(cfg.seed, replicate + 1)[replicate]
+    frames = []
+    for setting, key in (("default", "a"), ("weak_overlap", "d")):
+        data = simulate_longterm(cfg, setting, stream_seed(ss, SIM_STREAM))
+        an = analyse_longterm(cfg, data, [SCENARIOS[key]], stream_seed(ss, ESTIMATION_STREAM))[key]
+        scores = {m: an.propensity(m) for m in ("logistic", "lightgbm")}
+        m = propensity_metrics(data.panel["treatment"].to_numpy(int), scores)
+        m.insert(0, "setting", f"{setting} (sim_confounding={data.params.sim_confounding:g})")
+        frames.append(m[["setting", "model", "n_rows", "treated_share", "auc", "min_e", "max_e", "share_extreme"]])
+    return pd.concat(frames, ignore_index=True)
+
+
+def describe_overlap(evidence: pd.DataFrame) -> str:
+    """Sentence: share of extreme propensities in the default and weak-overlap settings."""
+    g = evidence.groupby("setting", sort=False)["share_extreme"].max()
+    (s0, v0), (s1, v1) = list(g.items())[:2]
+    return (f"Out of fold, at most {100 * v0:.1f}% of rows have an estimated propensity outside [0.05, 0.95] in the "
+            f"{s0.split(' (')[0]} setting, against {100 * v1:.1f}% with weak overlap: those rows get inverse weights "
+            "above 20, or are clipped and truncated.")
