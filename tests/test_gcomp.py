@@ -109,3 +109,21 @@ def test_estimator_comparison_rows_and_oracle():
     denom = msm.set_index("method").loc[MSM_METHOD, "weighted_control_mean"]
     np.testing.assert_allclose(comp.relative_lift_vs_msm_control_mean, comp.estimate / denom)
     assert ORACLE_METHOD not in set(estimator_comparison(msm, est, truth=None).method)
+
+
+def test_agreement_and_cate_sentences():
+    import pandas as pd
+
+    from recsys_causal.longterm.gcomp import describe_agreement, describe_cate_spread
+
+    comp = pd.DataFrame({"method": ["A", "B", ORACLE_METHOD], "model": ["x", "y", "sim"],
+                         "estimate": [2.0, 3.0, 0.0], "ci_95_lower": [1.0, 1.5, np.nan],
+                         "ci_95_upper": [4.0, 5.0, np.nan]})
+    assert "share the range 1.5 to 4" in describe_agreement(comp)
+    assert "excludes the simulation truth 0" in describe_agreement(comp, truth=0.0)
+    assert "excludes" not in describe_agreement(comp, truth=2.0)
+    apart = comp.assign(ci_95_lower=[1.0, 4.5, np.nan])
+    assert "do not all overlap" in describe_agreement(apart)
+    cf = pd.DataFrame({"model": ["t"] * 4 + ["r"] * 4, "cate_hat": [0, 0, 0, 1.0, 1, 2, 3, 4]})
+    s = describe_cate_spread(cf)
+    assert "t: SD" in s and "75% of rows exactly 0" in s and "The t model rarely splits" in s

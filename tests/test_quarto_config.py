@@ -99,3 +99,77 @@ def test_quarto_renders_a_tiny_book(tmp_path: Path) -> None:
     assert "Data and the user-day panel" in pages
     assert "Figure 1.1" in pages
     assert shutil.which("quarto") or find_quarto()
+
+
+def _fake_quarto(tmp_path: Path, version: str = "1.9.20") -> Path:
+    """A stand-in `quarto` that records its arguments and writes what `quarto render` would."""
+    log = tmp_path / "quarto-args.txt"
+    script = tmp_path / "bin" / "quarto"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = "--version" ]; then echo {version}; exit 0; fi\n'
+        f'echo "$@" > {log}\n'
+        'out="$2/../_book"; /bin/mkdir -p "$out"\n'
+        'echo "<html>book</html>" > "$out/index.html"\n'
+        'echo "%PDF-1.7" > "$out/Causal-inference-for-recommender-systems.pdf"\n'
+    )
+    script.chmod(0o755)
+    return script
+
+
+def test_quarto_is_found_through_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = _fake_quarto(tmp_path)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv("QUARTO_PATH", raising=False)
+    monkeypatch.setenv("RECSYS_CAUSAL_QUARTO", str(fake))
+    assert find_quarto() == str(fake)
+    monkeypatch.delenv("RECSYS_CAUSAL_QUARTO")
+    monkeypatch.setenv("QUARTO_PATH", str(fake))
+    assert find_quarto() == str(fake)
+    monkeypatch.delenv("QUARTO_PATH")
+    assert find_quarto() is None
+
+
+def test_render_book_runs_quarto_on_the_report_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from conftest_book import make_synthetic_root, make_synthetic_run
+    from recsys_causal.render import RenderError, render_book
+
+    root = make_synthetic_root(tmp_path / "root")
+    run = make_synthetic_run(tmp_path / "run")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv("QUARTO_PATH", raising=False)
+    monkeypatch.delenv("RECSYS_CAUSAL_QUARTO", raising=False)
+    with pytest.raises(RenderError, match="quarto not found on PATH"):
+        render_book(run, root, renderer="quarto")
+    monkeypatch.setenv("RECSYS_CAUSAL_QUARTO", str(_fake_quarto(tmp_path)))
+    res = render_book(run, root, renderer="auto")
+    assert res.renderer == "quarto"
+    assert res.html == root / "_book" / "index.html" and res.pdf.suffix == ".pdf"
+    assert (tmp_path / "quarto-args.txt").read_text().split() == ["render", str(root / "report")]
+    # the per-run project: the committed book minus the chapters this run did not execute
+    cfg = yaml.safe_load((root / "report" / "_quarto.yml").read_text())
+    files = [i.file for i in book_items(cfg) if i.file.endswith(".ipynb")]
+    assert files == ["longterm/01_panel.ipynb", "longterm/02_propensity.ipynb",
+                     "interference/02_randomized_effects.ipynb", "validation/01_simulation_study.ipynb"]
+    assert cfg["book"]["date"] == "2026-11-20"
+    for f in files:
+        assert (root / "report" / f).is_file()
+    assert (root / "report" / "_generated" / "summary.md").is_file()
+
+
+def test_old_quarto_is_rejected_with_a_clear_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from conftest_book import make_synthetic_root, make_synthetic_run
+    from recsys_causal.render import RenderError, render_book
+
+    root = make_synthetic_root(tmp_path / "root")
+    run = make_synthetic_run(tmp_path / "run")
+    monkeypatch.setenv("RECSYS_CAUSAL_QUARTO", str(_fake_quarto(tmp_path, version="1.4.550")))
+    with pytest.raises(RenderError, match=r"needs quarto >= 1.9"):
+        render_book(run, root, renderer="quarto")

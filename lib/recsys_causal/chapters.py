@@ -116,7 +116,11 @@ CHAPTERS: tuple[Chapter, ...] = (
     ),
     Chapter(
         "interference_04", "Interference track summary", "interference", "notebooks/interference/04_summary.ipynb",
-        inputs=(f"{IF}product_summary.csv", f"{IF}advanced_takeaways.csv"),
+        inputs=(
+            f"{IF}exposure_mapping.parquet", f"{IF}component_slate.parquet", f"{IF}observed_effects.csv",
+            f"{IF}product_summary.csv", f"{IF}advanced_aipw_estimates.csv",
+            f"{IF}advanced_policy_targeting.csv", f"{IF}advanced_takeaways.csv",
+        ),
         outputs=(),
     ),
     Chapter(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from recsys_causal.interference.click_model import ClickModel, click_probabilities
 from recsys_causal.params import InterferenceParams
 
 # ----------------------------------------------------------------------------------------------
@@ -227,8 +228,6 @@ def reconstruct_promoted_probabilities(exposure: pd.DataFrame, params: Interfere
 
 def simulator_promoted_probabilities(exposure: pd.DataFrame, params: InterferenceParams) -> np.ndarray:
     """Each item's click probability if promoted, from the simulator's own click model."""
-    from recsys_causal.interference.click_model import ClickModel, click_probabilities
-
     _, p_if = click_probabilities(exposure, ClickModel.from_params(params))
     return np.asarray(p_if, dtype=float)
 

@@ -295,3 +295,38 @@ def describe_fixed_vs_refit(estimates: pd.DataFrame) -> str:
         return "Only the fixed-prediction bootstrap was run."
     return ("Interval widths, " + "; ".join(parts) + ". Holding the predictions fixed ignores the "
             "uncertainty of the fitted model itself, which for g-computation is nearly all of it.")
+
+
+def describe_cate_spread(counterfactuals: pd.DataFrame) -> str:
+    """How much each outcome model lets the predicted effect vary across user-days."""
+    parts, flat = [], []
+    for model, g in counterfactuals.groupby("model", sort=True):
+        c = g["cate_hat"].to_numpy(dtype=float)
+        zero = float(np.mean(np.isclose(c, 0.0)))
+        parts.append(f"{model}: SD {np.std(c):.3g}, {100 * zero:.0f}% of rows exactly 0")
+        if zero > 0.5:
+            flat.append(model)
+    text = "Row-level predicted effects: " + "; ".join(parts) + "."
+    if flat:
+        text += (f" The {', '.join(flat)} model rarely splits on treatment, so it predicts no effect for "
+                 "most rows, which pulls its average effect toward zero.")
+    return text
+
+
+def describe_agreement(comparison: pd.DataFrame, truth: float | None = None) -> str:
+    """Do the estimators agree with each other, and (with a truth) is the agreement correct?"""
+    est = comparison.dropna(subset=["ci_95_lower", "ci_95_upper"])
+    lo, hi = float(est["ci_95_lower"].max()), float(est["ci_95_upper"].min())
+    text = (f"The {len(est)} estimates range from {est['estimate'].min():.3g} to "
+            f"{est['estimate'].max():.3g}; ")
+    if lo <= hi:
+        text += f"their intervals share the range {lo:.3g} to {hi:.3g}, so the estimators agree with each other"
+        if truth is not None and not (lo <= truth <= hi):
+            text += (f", but that common range excludes the simulation truth {truth:.3g}: agreement "
+                     "between weighting and outcome modelling is not evidence of correctness when both "
+                     "lean on the same history")
+        text += "."
+    else:
+        text += ("their intervals do not all overlap, so at least one nuisance model (or its "
+                 "truncation / regularization) is likely misspecified.")
+    return text

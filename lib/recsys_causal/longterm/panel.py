@@ -86,6 +86,8 @@ def build_user_day_panel(
     missing = [c for c in ("user_id", "date", "play_duration", "watch_ratio") if c not in interactions.columns]
     if missing:
         raise ValueError(f"interactions lack columns {missing}")
+    if len(interactions) == 0:
+        raise ValueError("interactions is empty: no user-day can be built")
     H = int(outcome_horizon_days)
     # Users and calendar days by hashing (factorize), then one bincount per daily metric.
     ucodes, users = pd.factorize(interactions["user_id"].to_numpy(), sort=True)

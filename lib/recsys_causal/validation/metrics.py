@@ -155,6 +155,8 @@ def scenario_table(summary: pd.DataFrame, scenario: str, digits: int = 2) -> pd.
         "estimator": s["estimator"],
         "inference": s["inference"],
         "estimand": s["estimand"],
+        "mean truth": s["mean_truth"].round(digits),
+        "mean estimate": s["mean_estimate"].round(digits),
         "bias (± MCSE)": [_pm(b, m, digits) for b, m in zip(s["bias"], s["bias_mcse"], strict=True)],
         "RMSE (± MCSE)": [_pm(b, m, digits) for b, m in zip(s["rmse"], s["rmse_mcse"], strict=True)],
         "coverage (± MCSE)": [_pm(b, m, 2) for b, m in zip(s["coverage"], s["coverage_mcse"], strict=True)],
@@ -250,7 +252,7 @@ def describe_scenario(summary: pd.DataFrame, scenario: str, reference: str | Non
         parts.append(": " + ", ".join(ok["estimator"].tolist()))
     if len(bad):
         worst = bad.iloc[0]
-        parts.append(f". The largest bias is {worst['estimator']}'s {_fmt(worst['bias'])} "
+        parts.append(f". The largest bias is that of {worst['estimator']}, {_fmt(worst['bias'])} "
                      f"({_fmt(100 * worst['relative_bias'], 0)}% of the true effect {_fmt(worst['mean_truth'])})")
     if reference is not None and reference != scenario:
         ref = summary[summary["scenario"].eq(reference)].drop_duplicates(["estimator", "estimand"]).set_index("estimator")
