@@ -27,7 +27,13 @@ CHILD = r"""
 import json, resource, sys, time
 folder, step = sys.argv[1], sys.argv[2]
 t0 = time.perf_counter()
-if step == "panel":
+if step == "simulate":
+    from recsys_causal.simulate.kuairec import simulate_kuairec
+    users, days, plays = int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+    sim = simulate_kuairec(folder, n_users=users, n_days=days, matrix="big_matrix",
+                           mean_plays_per_day=plays, seed=0, with_oracle=False)
+    out = {"rows": sim.n_rows, "duplicates": sim.n_duplicate_rows, "mib": sim.path.stat().st_size / 2**20}
+elif step == "panel":
     from recsys_causal.data.kuairec import load_interactions, validate_folder
     from recsys_causal.longterm.panel import build_user_day_panel
     validate_folder(folder, "big_matrix")
@@ -44,15 +50,17 @@ else:
     out = {"rows_read": len(df), "daily_rows": len(daily)}
 out["wall_s"] = time.perf_counter() - t0
 ru = resource.getrusage(resource.RUSAGE_SELF)
-out["peak_rss_mib"] = ru.ru_maxrss / 1024
+# VmHWM is this process's own peak (ru_maxrss would inherit the parent's peak at fork + exec)
+hwm = [ln for ln in open("/proc/self/status") if ln.startswith("VmHWM:")]
+out["peak_rss_mib"] = int(hwm[0].split()[1]) / 1024 if hwm else ru.ru_maxrss / 1024
 out["cpu_s"] = ru.ru_utime + ru.ru_stime
 print(json.dumps(out))
 """
 
 
-def run_child(folder: Path, step: str) -> dict:
+def run_child(folder: Path, step: str, *extra: str) -> dict:
     t0 = time.perf_counter()
-    res = subprocess.run([sys.executable, "-c", CHILD, str(folder), step], check=True, capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-c", CHILD, str(folder), step, *extra], check=True, capture_output=True, text=True)
     out = json.loads(res.stdout.strip().splitlines()[-1])
     out["process_s"] = time.perf_counter() - t0
     return out
@@ -65,17 +73,13 @@ def main() -> None:
     ap.add_argument("--plays", type=float, default=24.0, help="mean plays per active user-day")
     ap.add_argument("--keep", type=Path, default=None, help="write the file here and keep it")
     args = ap.parse_args()
-    from recsys_causal.simulate.kuairec import simulate_kuairec
-
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
-        t0, c0 = time.perf_counter(), time.process_time()
         if not (folder / "big_matrix.csv").is_file():
-            sim = simulate_kuairec(folder, n_users=args.users, n_days=args.days, matrix="big_matrix",
-                                   mean_plays_per_day=args.plays, seed=0, with_oracle=False)
-            print(f"simulator: wrote {sim.n_rows:,} rows ({sim.n_duplicate_rows:,} duplicates) "
-                  f"to {sim.path.name} ({sim.path.stat().st_size / 2**20:,.0f} MiB) in {time.perf_counter() - t0:.1f} s wall, "
-                  f"{time.process_time() - c0:.1f} s CPU")
+            sim = run_child(folder, "simulate", str(args.users), str(args.days), str(args.plays))
+            print(f"simulator: wrote {sim['rows']:,} rows ({sim['duplicates']:,} duplicates) to big_matrix.csv "
+                  f"({sim['mib']:,.0f} MiB) in {sim['wall_s']:.1f} s wall, {sim['cpu_s']:.1f} s CPU, "
+                  f"peak RSS {sim['peak_rss_mib']:,.0f} MiB")
         panel = run_child(folder, "panel")
         base = run_child(folder, "baseline")
         print(f"panel:    {panel['wall_s']:.2f} s wall, {panel['cpu_s']:.2f} s CPU (load {panel['load_s']:.2f} s), peak RSS {panel['peak_rss_mib']:,.0f} MiB, "

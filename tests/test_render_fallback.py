@@ -183,3 +183,61 @@ def test_parameters_cells_are_tagged_for_quarto(synthetic_book: BookUnderTest) -
     nb = nbformat.read(report / "longterm" / "01_panel.ipynb", as_version=4)
     tagged = [c for c in nb.cells if {"parameters", "injected-parameters"} & set(c.metadata.get("tags", []))]
     assert tagged and all("remove-cell" in c.metadata["tags"] for c in tagged)
+
+
+def test_edge_cases_render_in_both_formats(tmp_path: Path) -> None:
+    """SVG figure, Styler table, markdown table, error output, math and a citation in captions,
+    section references, unknown labels and citation keys: the book still renders."""
+    import pandas as pd
+
+    from recsys_causal.notebooks import new_chapter_notebook
+
+    root = make_synthetic_root(tmp_path / "root")
+    run = make_synthetic_run(tmp_path / "run")
+    ch = get_chapter("longterm_03")
+    nb = new_chapter_notebook(ch, [
+        ("md", "## Setup {#sec-lt03-setup}\n\nSee @sec-lt03-setup, @fig-lt03-svg, @tbl-lt03-md, @fig-missing "
+               "and [@nokey2020]. Math: $\\hat\\tau = \\frac{1}{n}\\sum_i \\psi_i$."),
+        ("code", '#| label: fig-lt03-svg\n#| fig-cap: "An SVG figure with $\\\\alpha$ and a citation [@bang2005doubly]."\nsvg()'),
+        ("code", '#| label: tbl-lt03-styler\n#| tbl-cap: "A Styler table."\nstyler()'),
+        ("code", '#| label: tbl-lt03-md\n#| tbl-cap: "A markdown table."\nmdtable()'),
+        ("code", "boom()"),
+    ])
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="200" height="100">'
+           '<rect width="200" height="100" fill="#0072B2"/></svg>')
+    styler = pd.DataFrame({"a": [1.5, 2.25], "b": ["x", "y"]}).style.format(precision=2).to_html()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        if "svg()" in cell.source:
+            cell.outputs = [nbformat.v4.new_output("display_data", data={"image/svg+xml": svg, "text/plain": "fig"})]
+        elif "styler()" in cell.source:
+            cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": styler, "text/plain": "s"})]
+        elif "mdtable()" in cell.source:
+            cell.outputs = [nbformat.v4.new_output("display_data", data={
+                "text/markdown": "| k | v |\n|---|---:|\n| n | 10 |\n", "text/plain": "md"})]
+        elif "boom()" in cell.source:
+            cell.outputs = [nbformat.v4.new_output("error", ename="ValueError", evalue="bad",
+                                                   traceback=["\x1b[31mValueError\x1b[0m: bad"])]
+    path = run / "executed" / ch.executed_name
+    nbformat.write(nb, path)
+    res = render_book(run, root, renderer="fallback")
+    html = res.html.read_text()
+    text = _html_text(html)
+    # chapter 3 of this run (longterm_01, longterm_02, longterm_03, ...)
+    assert "Figure 3.1: An SVG figure" in text and 'src="data:image/svg+xml;base64,' in html
+    assert "Table 3.1: A Styler table." in text and "Table 3.2: A markdown table." in text
+    assert "[Section 3.1]" not in text and 'href="#sec-lt03-setup"' in html and "Section 3.1" in text
+    assert "?@fig-missing" in text
+    assert "ValueError: bad" in text and "\x1b" not in html
+    assert "<math" in html  # MathML, no external math script
+    pdf = _pdf_text(res.pdf)
+    assert "Figure 3.1: An SVG figure" in pdf and "Table 3.2: A markdown table." in pdf
+
+
+def test_links_to_missing_labels_do_not_break_typst() -> None:
+    from recsys_causal.render.fallback import drop_dangling_links
+
+    typ = "#figure(image(\"a.png\")) <fig-a>\nSee #link(<fig-a>)[Figure 1.1] and #link(<fig-b>)[Figure 1.2]."
+    out, dangling = drop_dangling_links(typ)
+    assert "#link(<fig-a>)[Figure 1.1]" in out and "#[Figure 1.2]" in out and dangling == ["fig-b"]

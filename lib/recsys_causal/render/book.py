@@ -97,9 +97,6 @@ def quarto_config() -> dict[str, Any]:
                 "papersize": "a4",
                 "toc": True,
                 "echo": False,
-                "fig-format": "png",
-                "fig-width": 6.5,
-                "fig-height": 3.8,
             },
         },
     }

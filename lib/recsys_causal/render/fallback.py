@@ -548,13 +548,44 @@ def page_markdown_pdf(page: Page, labels: dict[str, tuple[str, str]], img_dir: P
                 if cap:
                     parts.append(f"**{cap}**\n")
                 parts.append(_fence(b.text or "(table in the HTML book)"))
-            else:  # a markdown table output
-                if cap:
-                    parts.append(f"**{cap}**\n")
-                parts.append(resolve_refs(b.text, labels) + "\n")
+            else:  # a markdown table output: caption and label go on the pipe table itself
+                parts.append(_caption_md_table(resolve_refs(b.text, labels), cap, b.label) + "\n")
         elif b.kind == "html" and b.text.strip():
             parts.append(_fence(b.text))
     return "\n".join(parts)
+
+
+def _caption_md_table(md: str, cap: str, label: str) -> str:
+    """Attach `: caption {#label}` to the first pipe table of a markdown output."""
+    if not (cap or label):
+        return md
+    lines = md.splitlines()
+    start = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith("|")), None)
+    attr = f" {{#{label}}}" if label else ""
+    if start is None:
+        return f"::: {{#{label}}}\n**{cap}**\n\n{md}\n:::" if label else f"**{cap}**\n\n{md}"
+    end = start
+    while end < len(lines) and lines[end].lstrip().startswith("|"):
+        end += 1
+    return "\n".join(lines[:end] + ["", f": {cap or ' '}{attr}", ""] + lines[end:])
+
+
+DEFINED_LABEL_RE = re.compile(r"(?<!link\()(?<!\\)<([A-Za-z][\w:.-]*)>")
+LINK_RE = re.compile(r"#link\(<([A-Za-z][\w:.-]*)>\)\[")
+
+
+def drop_dangling_links(typ: str) -> tuple[str, list[str]]:
+    """Typst refuses links to labels that do not exist: keep their text, drop the link."""
+    defined = set(DEFINED_LABEL_RE.findall(typ))
+    dangling: list[str] = []
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(1) in defined:
+            return m.group(0)
+        dangling.append(m.group(1))
+        return "#["
+
+    return LINK_RE.sub(repl, typ), dangling
 
 
 # ----------------------------------------------------------------------------------------------
@@ -680,6 +711,7 @@ def _render_pdf(pages: list[Page], labels: dict[str, tuple[str, str]], meta: dic
     img.mkdir()
     md = "\n\n".join(page_markdown_pdf(p, labels, img) for p in pages)
     body = _pandoc(md, "typst", ["--shift-heading-level-by=1", f"--lua-filter={HERE / 'callouts.lua'}"], bib, work)
+    body, _dangling = drop_dangling_links(body)
     tmpl = string.Template((HERE / "book.typ").read_text())
     src = tmpl.substitute(
         title=_typst_str(meta["title"]), subtitle=_typst_str(meta["subtitle"]),

@@ -60,5 +60,8 @@ def render_quarto(report_dir: Path, binary: str | None = None, timeout: int = 18
                           text=True, timeout=timeout)
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-25:])
-        raise QuartoError(f"quarto render failed (exit {proc.returncode}):\n{tail}")
+        raise QuartoError(
+            f"quarto render failed (exit {proc.returncode}); the fallback renderer needs no quarto "
+            f"(--renderer fallback):\n{tail}"
+        )
     return (report_dir / "../_book").resolve()

@@ -31,7 +31,12 @@ On day t (7 burn-in days precede the written window, so day 0 already has a hist
   threshold. So the panel's treatment (share >= cutoff) equals the latent D_it.
 
 The effect: a high-watch day shifts the log-intensity of each of the next 7 days by
-tau_i = effect_mean + effect_activity * a_i + effect_quality * q_i.
+tau_i = effect_mean + effect_activity * a_i + effect_quality * q_i. With the defaults
+(-0.03, +0.06, -0.06) the average effect on next-7-day interactions is small and positive
+(about +1% of the control mean at report scale: active users, who gain, have more interactions
+to gain on), clearly positive in the top activity quartile and negative in the top quality
+quartile. Effects accumulate (a treated day also raises h, hence later treatment), so the
+oracle's effect is the *total* effect of the day, including its effect through later days.
 
 The oracle
 ----------
@@ -179,7 +184,7 @@ def simulate_kuairec(
     n_days: int = 60,
     start_date: str = "2020-07-05",
     *,
-    effect_mean: float = 0.0,
+    effect_mean: float = -0.03,
     effect_activity: float = 0.06,
     effect_quality: float = -0.06,
     confounding: float = 1.0,

@@ -33,8 +33,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -287,7 +286,6 @@ class StudyResult:
     n_tasks: int
     backend: str
     n_jobs: int
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 def _parallel_map(config: StudyConfig, tasks: list[Task], n_jobs: int, backend: str,
@@ -391,9 +389,6 @@ def temp_dir() -> tempfile.TemporaryDirectory[str]:
     """A private scratch folder for one replicate's simulated files."""
     return tempfile.TemporaryDirectory(prefix="recsys_causal_val_")
 
-
-def scratch_path(tmp: tempfile.TemporaryDirectory[str], name: str) -> Path:
-    return Path(tmp.name) / name
 
 
 # ==============================================================================================
