@@ -1,6 +1,6 @@
 """Shared fixtures: the project root, and one end-to-end run of the pipeline on the test profile.
 
-`rendered_book` copies the project's sources into a temporary folder, runs
+`e2e_run` copies the project's sources into a temporary folder, runs
 `recsys-causal run --params params/test.yaml` there (every chapter, then the book), and hands the
 result to the end-to-end, browser and PDF tests, so the pipeline runs once per session.
 """
@@ -62,7 +62,7 @@ class BookRun:
 
 
 @pytest.fixture(scope="session")
-def rendered_book(tmp_path_factory: pytest.TempPathFactory) -> BookRun:
+def e2e_run(tmp_path_factory: pytest.TempPathFactory) -> BookRun:
     """One full pipeline run on params/test.yaml, rendered with the fallback renderer."""
     project = copy_project(tmp_path_factory.mktemp("e2e") / "project")
     t0 = time.perf_counter()
@@ -71,3 +71,9 @@ def rendered_book(tmp_path_factory: pytest.TempPathFactory) -> BookRun:
     if result.returncode != 0:
         pytest.fail(f"pipeline failed (exit {result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     return BookRun(project, project / "data" / "runs" / "e2e", project / "_book", result, seconds)
+
+
+@pytest.fixture(scope="session")
+def e2e_book(e2e_run: BookRun) -> Path:
+    """The `_book` folder of the end-to-end run: the book the browser and PDF tests check."""
+    return e2e_run.book_dir

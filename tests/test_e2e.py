@@ -12,8 +12,8 @@ from recsys_causal.chapters import CHAPTERS
 pytestmark = pytest.mark.e2e
 
 
-def test_every_chapter_ran_in_order_with_progress(rendered_book):
-    out = rendered_book.result.stdout
+def test_every_chapter_ran_in_order_with_progress(e2e_run):
+    out = e2e_run.result.stdout
     positions = []
     for ch in CHAPTERS:
         m = re.search(rf"{re.escape(ch.id)}\s+.*\.\.\. ok \((\d+\.\d) s\)", out)
@@ -23,22 +23,22 @@ def test_every_chapter_ran_in_order_with_progress(rendered_book):
     assert "book:" in out and "pdf:" in out
 
 
-def test_every_chapter_output_exists_and_is_in_the_manifest(rendered_book):
-    manifest = json.loads((rendered_book.run_dir / "manifest.json").read_text())
+def test_every_chapter_output_exists_and_is_in_the_manifest(e2e_run):
+    manifest = json.loads((e2e_run.run_dir / "manifest.json").read_text())
     for ch in CHAPTERS:
         for name in ch.outputs:
             assert name in manifest["artifacts"], f"{ch.id}: {name} missing from manifest"
-            assert (rendered_book.run_dir / manifest["artifacts"][name]["path"]).is_file()
-        assert (rendered_book.run_dir / "executed" / ch.executed_name).is_file()
-    assert (rendered_book.run_dir / "params.yaml").is_file()
-    info = json.loads((rendered_book.run_dir / "run_info.json").read_text())
+            assert (e2e_run.run_dir / manifest["artifacts"][name]["path"]).is_file()
+        assert (e2e_run.run_dir / "executed" / ch.executed_name).is_file()
+    assert (e2e_run.run_dir / "params.yaml").is_file()
+    info = json.loads((e2e_run.run_dir / "run_info.json").read_text())
     assert info["package_versions"]["pandas"]
 
 
-def test_book_exists_and_contains_every_chapter(rendered_book):
-    html = rendered_book.book_dir / "index.html"
+def test_book_exists_and_contains_every_chapter(e2e_run):
+    html = e2e_run.book_dir / "index.html"
     assert html.is_file()
-    pdfs = list(rendered_book.book_dir.glob("*.pdf"))
+    pdfs = list(e2e_run.book_dir.glob("*.pdf"))
     assert len(pdfs) == 1 and pdfs[0].stat().st_size > 10_000
     text = html.read_text(encoding="utf-8")
     for ch in CHAPTERS:
@@ -46,6 +46,6 @@ def test_book_exists_and_contains_every_chapter(rendered_book):
     assert "simulated" in text.lower()
 
 
-def test_figures_written_to_run_dir(rendered_book):
-    figures = list((rendered_book.run_dir / "writeup" / "figures").glob("*.png"))
+def test_figures_written_to_run_dir(e2e_run):
+    figures = list((e2e_run.run_dir / "writeup" / "figures").glob("*.png"))
     assert len(figures) >= len(CHAPTERS)

@@ -85,3 +85,17 @@ def test_tables_and_sentences_use_the_numbers() -> None:
     text = describe_coverage_check(s, "a", "unbiased", "normal")
     assert f"{100 * chk['coverage']:.1f}%" in text
     assert "2 of 2 estimators overstate" in describe_direction(s, "e", expected_sign=1)
+
+
+def test_double_robustness_sentence_follows_the_numbers() -> None:
+    from recsys_causal.validation.metrics import describe_double_robustness
+
+    rows = []
+    for scen, ipw_bias, aipw_bias in (("a", 0.0, 0.0), ("b", 5.0, 0.0), ("c", 0.0, 4.0)):
+        for est, b in (("IPW (Hájek)", ipw_bias), ("AIPW (x + y)", aipw_bias)):
+            rows.append({"scenario": scen, "estimator": est, "estimand": "ATE", "bias": b, "bias_mcse": 1.0,
+                         "n_replicates": 20})
+    s = pd.DataFrame(rows)
+    assert "as double robustness promises" in describe_double_robustness(s, "b", ["IPW (Hájek)"])
+    text = describe_double_robustness(s, "c", ["IPW (Hájek)"])
+    assert "0 of 1 within 3" in text and "protected only in part" in text

@@ -14,15 +14,25 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from recsys_causal.render.book import BOOK_DIR, prepare_report, quarto_config, write_quarto_yml
-from recsys_causal.render.fallback import FallbackError, render_fallback
-from recsys_causal.render.quarto import NOT_FOUND, QuartoError, find_quarto, render_quarto
+from typing import Any
 
 __all__ = [
     "BookResult", "RenderError", "render_book", "find_quarto", "quarto_config", "write_quarto_yml",
     "NOT_FOUND",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # submodules are imported on first use (keeps `python -m recsys_causal.render.book` clean)
+    if name in ("find_quarto", "NOT_FOUND"):
+        from recsys_causal.render import quarto
+
+        return getattr(quarto, name)
+    if name in ("quarto_config", "write_quarto_yml"):
+        from recsys_causal.render import book
+
+        return getattr(book, name)
+    raise AttributeError(f"module 'recsys_causal.render' has no attribute '{name}'")
 
 
 class RenderError(RuntimeError):
@@ -47,6 +57,10 @@ def render_book(run_dir: Path, root: Path, renderer: str = "auto") -> BookResult
     renderer: 'auto' (quarto when found, else the fallback), 'quarto' (error when absent) or
     'fallback'. Chapters the run did not execute are left out of the book (a partial run renders).
     """
+    from recsys_causal.render.book import BOOK_DIR, prepare_report
+    from recsys_causal.render.fallback import FallbackError, render_fallback
+    from recsys_causal.render.quarto import NOT_FOUND, QuartoError, find_quarto, render_quarto
+
     if renderer not in ("auto", "quarto", "fallback"):
         raise RenderError(f"renderer '{renderer}' is not one of auto, quarto, fallback")
     run_dir, root = Path(run_dir), Path(root)

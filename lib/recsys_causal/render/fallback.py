@@ -699,6 +699,40 @@ def _render_html(pages: list[Page], labels: dict[str, tuple[str, str]], meta: di
     return path
 
 
+# Pandoc Lua filter for the PDF (kept here so package-data need not list .lua files)
+CALLOUTS_LUA = r"""-- Pandoc Lua filter for the fallback PDF: Quarto-style callouts (::: {.callout-warning}) become
+-- shaded Typst blocks; a compact-table note becomes small italic text.
+local fills = {
+  ["callout-warning"] = "#fff4e0", ["callout-caution"] = "#fff4e0",
+  ["callout-important"] = "#fdecea", ["callout-note"] = "#e8f1fb", ["callout-tip"] = "#e9f7ef",
+}
+local strokes = {
+  ["callout-warning"] = "#e69f00", ["callout-caution"] = "#e69f00",
+  ["callout-important"] = "#d55e00", ["callout-note"] = "#0072b2", ["callout-tip"] = "#009e73",
+}
+
+function Div(el)
+  for _, c in ipairs(el.classes) do
+    if fills[c] then
+      local open = string.format(
+        '#block(fill: rgb("%s"), stroke: (left: 3pt + rgb("%s")), inset: 9pt, radius: 2pt, width: 100%%)[',
+        fills[c], strokes[c])
+      local blocks = { pandoc.RawBlock("typst", open) }
+      for _, b in ipairs(el.content) do table.insert(blocks, b) end
+      table.insert(blocks, pandoc.RawBlock("typst", "]"))
+      return blocks
+    end
+  end
+end
+
+function Span(el)
+  if el.classes:includes("table-note") then
+    return { pandoc.RawInline("typst", "#text(size: 8pt, style: \"italic\")["), el, pandoc.RawInline("typst", "]") }
+  end
+end
+"""
+
+
 def _typst_str(s: str) -> str:
     return s.replace("\\", "\\\\").replace('"', '\\"')
 
@@ -710,7 +744,9 @@ def _render_pdf(pages: list[Page], labels: dict[str, tuple[str, str]], meta: dic
     img = work / "img"
     img.mkdir()
     md = "\n\n".join(page_markdown_pdf(p, labels, img) for p in pages)
-    body = _pandoc(md, "typst", ["--shift-heading-level-by=1", f"--lua-filter={HERE / 'callouts.lua'}"], bib, work)
+    lua = work / "callouts.lua"
+    lua.write_text(CALLOUTS_LUA)
+    body = _pandoc(md, "typst", ["--shift-heading-level-by=1", f"--lua-filter={lua}"], bib, work)
     body, _dangling = drop_dangling_links(body)
     tmpl = string.Template((HERE / "book.typ").read_text())
     src = tmpl.substitute(
