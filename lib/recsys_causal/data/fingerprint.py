@@ -1,0 +1,36 @@
+"""Fingerprints of a track's data source, recorded in the manifest and used for freshness."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from recsys_causal.params import Params
+from recsys_causal.paths import resolve
+
+SIM_KEYS_PREFIX = "sim_"
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """Hash of every file's name, size and modification time in `folder` (fast, content-free)."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in Path(folder).iterdir() if p.is_file()):
+        st = f.stat()
+        h.update(f"{f.name}:{st.st_size}:{int(st.st_mtime)}".encode())
+    return h.hexdigest()[:16]
+
+
+def source_fingerprint(params: Params, section: str) -> str:
+    """`files:<hash>` for a real dataset folder, `simulator:<hash>` (seed + sim_* keys) otherwise."""
+    sec = params.section(section)
+    data_path = getattr(sec, "data_path", "")
+    if data_path:
+        folder = resolve(data_path)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{section}.data_path '{folder}' is not a folder")
+        return f"files:{folder_fingerprint(folder)}"
+    values = sec.model_dump(mode="json")
+    sim = {k: v for k, v in values.items() if k.startswith(SIM_KEYS_PREFIX)}
+    blob = json.dumps({"seed": params.seed, **sim}, sort_keys=True)
+    return f"simulator:{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
