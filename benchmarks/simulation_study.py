@@ -20,7 +20,7 @@ from recsys_causal.validation.study import config_from_params, plan_tasks, run_s
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="params/test.yaml", help="parameter profile (scale of the data sets)")
-    ap.add_argument("--replicates", type=int, default=6, help="replicates per scenario")
+    ap.add_argument("--replicates", type=int, default=8, help="replicates per scenario")
     ap.add_argument("--scenarios", nargs="+", default=["a"], help="scenarios to run (a-e, interference)")
     ap.add_argument("--jobs", nargs="+", type=int, default=[1, 2], help="n_jobs values to time")
     args = ap.parse_args()
@@ -28,8 +28,10 @@ def main() -> None:
     params = load_params(args.profile)
     config = with_scenarios(config_from_params(params), args.scenarios)
     n_tasks = len(plan_tasks(config, args.replicates))
-    # warm-up: imports and the first LightGBM fit are not what we want to time
-    run_study(config, 1, n_jobs=1)
+    # warm-up: imports, the first LightGBM fit and loky's worker start-up are not what we time
+    # (loky keeps its workers between calls)
+    for n_jobs in sorted(set(args.jobs)):
+        run_study(config, n_jobs, n_jobs=n_jobs)
     rates = {}
     reference = None
     for n_jobs in args.jobs:

@@ -162,7 +162,11 @@ def test_inference_table_and_sentence_carry_the_three_intervals():
     t = aipw.inference_table(res)
     assert t["key"].tolist() == ["fixed_nuisance", "influence_function", "refit"]
     text = aipw.describe_fixed_vs_refit(t)
-    assert "2.00" in text and "3.00" in text and "1.50 times" in text and "wider" in text
+    assert "2.00" in text and "3.00" in text and "1.50 times" in text and "too narrow" in text
+    narrow = aipw.describe_fixed_vs_refit(aipw.inference_table(res.assign(refit_std=1.2)))
+    assert "0.60 times" in narrow and "conservative" in narrow
+    same = aipw.describe_fixed_vs_refit(aipw.inference_table(res.assign(refit_std=2.2)))
+    assert "agree" in same
 
 
 def test_comparison_appends_aipw_and_trimmed_before_oracle():

@@ -64,13 +64,16 @@ def plot_aipw_pairs(results: pd.DataFrame) -> Any:
 def plot_inference(table: pd.DataFrame, oracle: float | None = None) -> Any:
     """The primary AIPW estimate with its three 95% intervals."""
     t = table.reset_index(drop=True)
-    fig, ax = new_figure(height=0.55 * len(t) + 1.4)
-    _interval_plot(ax, list(t["inference"]), t["estimate"].to_numpy(), t["ci_95_lower"].to_numpy(), t["ci_95_upper"].to_numpy(), [PALETTE[i] for i in range(len(t))])
+    short = {"fixed_nuisance": "Bootstrap,\nnuisances fixed", "influence_function": "Influence function,\nclustered by user",
+             "refit": "Refit bootstrap"}
+    labels = [short.get(k, k) for k in t["key"]]
+    fig, ax = new_figure(height=0.6 * len(t) + 1.6)
+    _interval_plot(ax, labels, t["estimate"].to_numpy(), t["ci_95_lower"].to_numpy(), t["ci_95_upper"].to_numpy(), [PALETTE[i] for i in range(len(t))])
     ax.axvline(0, color="black", linewidth=0.8)
     if oracle is not None:
         ax.axvline(oracle, color=ORACLE_COLOR, linestyle="--", linewidth=1.2, label=f"oracle ATE = {oracle:.2f}")
-        ax.legend(loc="best")
-    ax.set_yticks(range(len(t)), list(t["inference"]))
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
+    ax.set_yticks(range(len(t)), labels)
     ax.invert_yaxis()
     ax.set_xlabel(EFFECT_LABEL)
     ax.set_title("Primary AIPW estimate: three ways to get an interval")
@@ -92,7 +95,7 @@ def plot_estimator_comparison(comparison: pd.DataFrame) -> Any:
     if is_oracle.any():
         truth = float(comparison.loc[is_oracle, "estimate"].iloc[0])
         ax.axvline(truth, color=ORACLE_COLOR, linestyle="--", linewidth=1.2, label=f"oracle ATE = {truth:.2f}")
-        ax.legend(loc="best")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)
     ax.set_yticks(range(len(labels)), labels)
     ax.invert_yaxis()
     ax.set_xlabel(f"{EFFECT_LABEL} (95% interval)")

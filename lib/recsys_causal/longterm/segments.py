@@ -272,7 +272,7 @@ def describe_segment_type(summary: pd.DataFrame, segment_type: str, digits: int 
     return (
         f"By {name.lower()}, segment effects range from {lo['aipw_ate']:.{digits}f} ({lo['segment']}) to "
         f"{hi['aipw_ate']:.{digits}f} ({hi['segment']}); {n_ex} of {len(df)} intervals exclude zero before "
-        f"correction and {n_surv} survive the multiplicity correction."
+        f"correction and {n_surv} {'survives' if n_surv == 1 else 'survive'} the multiplicity correction."
     )
 
 

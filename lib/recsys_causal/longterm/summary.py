@@ -147,12 +147,16 @@ def describe_robustness(results: pd.DataFrame, comparison: pd.DataFrame, digits:
     lo, hi = t["estimate"].min(), t["estimate"].max()
     r = primary_row(results)
     primary_zero = bool(r["ci_95_lower"] <= 0 <= r["ci_95_upper"])
-    same = zero == n if primary_zero else zero == 0
-    return (
+    odd = t[t["includes_zero"] != primary_zero]
+    text = (
         f"Across {n} robustness checks the estimate ranges from {_fmt(lo, digits)} to {_fmt(hi, digits)} and "
         f"{zero} of {n} intervals include zero; "
-        + ("every check agrees with the primary interval about whether zero is plausible."
-           if same else "the checks disagree about whether zero is plausible, so the conclusion is fragile.")
+    )
+    if odd.empty:
+        return text + "every check agrees with the primary interval about whether zero is plausible."
+    return text + (
+        f"{len(odd)} of them ({'; '.join(odd['check'])}) disagree with the primary interval about whether zero is "
+        "plausible, so that part of the conclusion depends on modelling choices."
     )
 
 
@@ -178,9 +182,14 @@ def limitations(simulated: bool, results: pd.DataFrame, comparison: pd.DataFrame
         )
     if len(trim):
         t = trim.iloc[0]
+        width = float(r["ci_95_upper"] - r["ci_95_lower"])
+        shift = abs(float(t["estimate"]) - float(r["aipw_ate"]))
         items.append(
-            "**Overlap.** Dropping user-days with extreme propensities changes the estimate to "
-            f"{_fmt(float(t['estimate']))}; estimates on the full panel lean on those user-days."
+            "**Overlap.** Dropping user-days with extreme propensities "
+            + (f"barely moves the estimate (to {_fmt(float(t['estimate']))}), so the full-panel estimate does not "
+               "lean on them; positivity still has to hold for the rest."
+               if shift < 0.25 * width else
+               f"moves the estimate to {_fmt(float(t['estimate']))}; the full-panel estimate leans on those user-days.")
         )
     items.append(
         "**Segments and smoothed effects are exploratory.** Many segments were examined, and the effect "
