@@ -175,7 +175,7 @@ class ValidationParams(_Section):
     n_jobs: int = Field(2, ge=1, le=256, description="parallel workers (joblib)")
     backend: Literal["loky", "dask"] = Field("loky", description="joblib backend; dask needs scheduler_address")
     scheduler_address: str = Field("", description="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
-    lt_n_users: int = Field(300, ge=20, description="users per simulated long-term data set")
+    lt_n_users: int = Field(250, ge=20, description="users per simulated long-term data set")
     lt_n_days: int = Field(30, ge=15, description="days per simulated long-term data set")
     lt_n_bootstrap: int = Field(200, ge=20, description="bootstrap replicates per long-term replicate")
     if_n_users: int = Field(800, ge=50, description="users per simulated MovieLens data set")
