@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 import pandas as pd
+
 from recsys_causal.bootstrap import cluster_bootstrap_mean, counts_from_indices, draw_indices
 
 

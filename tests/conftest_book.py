@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
+
 from recsys_causal.chapters import get_chapter
 from recsys_causal.notebooks import new_chapter_notebook
 
@@ -42,6 +43,7 @@ def _png(seed: int) -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     from recsys_causal.style import PALETTE, new_figure
 
     fig, ax = new_figure(height=3.0)
@@ -176,6 +178,7 @@ class BookUnderTest:
 def expected_from_report(report_dir: Path) -> tuple[list[str], list[str]]:
     """Chapter titles and numbered figure captions of a prepared report/ folder."""
     import yaml
+
     from recsys_causal.render.fallback import load_pages, number_pages
 
     config = yaml.safe_load((report_dir / "_quarto.yml").read_text())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
 from recsys_causal.bootstrap import (
     cluster_bootstrap_mean,
     cluster_bootstrap_wls,
@@ -12,7 +14,6 @@ from recsys_causal.bootstrap import (
     draw_counts,
 )
 from recsys_causal.longterm import aipw
-from sklearn.linear_model import LinearRegression, LogisticRegression
 
 # ----------------------------------------------------------------------------------------------
 # The score, by hand

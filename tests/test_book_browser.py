@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
+
 from conftest_book import BookUnderTest, rendered_book, synthetic_book  # noqa: F401
 
 pytestmark = pytest.mark.browser

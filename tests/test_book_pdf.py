@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from conftest_book import BookUnderTest, norm, rendered_book, synthetic_book  # noqa: F401
 
 

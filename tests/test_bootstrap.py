@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from recsys_causal.bootstrap import (
     cluster_bootstrap_diff_in_means,
     cluster_bootstrap_mean,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from recsys_causal.artifacts import get_builder
 from recsys_causal.chapters import get_chapter
 from recsys_causal.longterm import build_aipw as b

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from recsys_causal import artifacts
 from recsys_causal.artifacts import Builder, RunStore
 from recsys_causal.interference import build_effects as be

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from recsys_causal.artifacts import RunStore
 from recsys_causal.data.errors import DataError
 from recsys_causal.longterm.build_panel import ORACLE, PANEL, SUMMARY, simulated_raw_dir

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from recsys_causal.artifacts import RunStore, file_sha256
 from recsys_causal.chapters import get_chapter
 from recsys_causal.interference import build_slates as b
@@ -80,6 +81,7 @@ def test_real_folder_in_dat_layout(tmp_path: Path) -> None:
 
 def test_overview_tables_and_sentences(tmp_path: Path) -> None:
     import matplotlib.pyplot as plt
+
     from recsys_causal.interference import overview as ov
 
     st = store(tmp_path / "run")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import copy_project, run_cli
 
+from conftest import copy_project, run_cli
 from recsys_causal.chapters import CHAPTERS
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from recsys_causal.interference.click_model import (
     PROMOTION_TERMS,
     ClickCenters,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from recsys_causal.describe import (
     describe_coverage,
     describe_estimates,

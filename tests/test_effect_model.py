@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from recsys_causal.longterm import effect_model as em
 from recsys_causal.longterm.aipw import aipw_score
 

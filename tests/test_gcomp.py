@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.linear_model import Ridge
+
 from recsys_causal.bootstrap import cluster_codes, draw_indices
 from recsys_causal.inference import user_bootstrap_counts
 from recsys_causal.longterm.gcomp import (
@@ -20,7 +22,6 @@ from recsys_causal.longterm.gcomp import (
 from recsys_causal.longterm.msm import MSM_METHOD, ORACLE_METHOD, msm_estimates
 from recsys_causal.longterm.weights import stabilized_weights
 from recsys_causal.params import LongtermParams
-from sklearn.linear_model import Ridge
 from test_msm import make_panel
 
 LT = LongtermParams(n_folds=3, n_bootstrap=200, lgbm_n_estimators=30, lgbm_min_child_samples=10,

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.linear_model import LinearRegression
+
 from recsys_causal.interference import aipw as A
 from recsys_causal.interference.features import OUTCOME, TREATMENT, EncodedFeatures
 from recsys_causal.interference.randomized import difference_in_means
-from sklearn.linear_model import LinearRegression
 
 
 def design(n: int = 200, n_treated: int = 100, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
+
 from recsys_causal.interference import features as F
 from recsys_causal.interference import heterogeneity as H
-from scipy import stats
 from test_interference_features import make_experiment
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+
 from recsys_causal.interference import summary as S
 from recsys_causal.interference import takeaways as T
 from recsys_causal.interference.build_advanced import (

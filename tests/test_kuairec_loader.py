@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from recsys_causal.data.errors import DataError
 from recsys_causal.data.kuairec import (
     INTERACTION_COLUMNS,

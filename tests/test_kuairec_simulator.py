@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from recsys_causal.data.kuairec import KUAIREC_COLUMNS, load_interactions, read_header
 from recsys_causal.longterm.panel import build_user_day_panel
 from recsys_causal.params import LongtermParams

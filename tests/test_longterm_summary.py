@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from recsys_causal.longterm import summary as lts
 from recsys_causal.params import LongtermParams
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from recsys_causal.data.movielens import load_movielens
 from recsys_causal.params import InterferenceParams
 from recsys_causal.simulate.movielens import (

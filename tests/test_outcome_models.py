@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.dummy import DummyRegressor
+from sklearn.linear_model import LinearRegression
+
 from recsys_causal.interference import features as F
 from recsys_causal.interference import outcome_models as OM
 from recsys_causal.interference.aipw import stratified_folds
-from sklearn.dummy import DummyRegressor
-from sklearn.linear_model import LinearRegression
 from test_interference_features import make_experiment
 
 

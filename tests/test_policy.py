@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.linear_model import LinearRegression
+
 from recsys_causal.interference import policy as P
 from recsys_causal.interference.aipw import aipw_scores, crossfit_arm_models, stratified_folds
 from recsys_causal.interference.features import OUTCOME, TREATMENT, EncodedFeatures
 from recsys_causal.interference.randomized import difference_in_means
-from sklearn.linear_model import LinearRegression
 from test_interference_features import make_experiment
 
 

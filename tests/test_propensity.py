@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator, RegressorMixin
+
 from recsys_causal.longterm.gcomp import make_outcome_model, outcome_feature_names
 from recsys_causal.longterm.propensity import (
     POST_TREATMENT_COLUMNS,
@@ -20,7 +22,6 @@ from recsys_causal.longterm.propensity import (
     propensity_metrics,
 )
 from recsys_causal.params import LongtermParams
-from sklearn.base import BaseEstimator, RegressorMixin
 from test_msm import make_panel
 
 # The panel's pre-treatment list, written out: everything measured before the treatment day.

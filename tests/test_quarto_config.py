@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from recsys_causal.chapters import CHAPTERS, PARTS
 from recsys_causal.render.book import book_items, filter_config, quarto_config, quarto_yml_text
 from recsys_causal.render.quarto import NOT_FOUND, find_quarto

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
+
 from recsys_causal.interference.click_model import ClickModel
 from recsys_causal.interference.exposure import (
     COMPONENTS,
@@ -29,7 +31,6 @@ from recsys_causal.interference.randomized import (
     randomization_distribution,
     randomization_p_values,
 )
-from scipy import stats
 
 
 def test_neyman_se_by_hand():

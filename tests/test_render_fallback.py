@@ -7,6 +7,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
 from conftest_book import (  # noqa: F401
     SYNTHETIC,
     BookUnderTest,
@@ -189,6 +190,7 @@ def test_edge_cases_render_in_both_formats(tmp_path: Path) -> None:
     """SVG figure, Styler table, markdown table, error output, math and a citation in captions,
     section references, unknown labels and citation keys: the book still renders."""
     import pandas as pd
+
     from recsys_causal.notebooks import new_chapter_notebook
 
     root = make_synthetic_root(tmp_path / "root")

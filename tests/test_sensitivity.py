@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
 from recsys_causal.longterm import sensitivity as sens
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from recsys_causal.data.movielens import load_movielens
 from recsys_causal.interference.slates import (
     POPULARITY_LABELS,

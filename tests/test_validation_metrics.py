@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from recsys_causal.validation.metrics import (
     bias_by_scenario,
     coverage_check,

@@ -4,6 +4,7 @@ an unmeasured confounder biases every estimator in the direction the simulator i
 from __future__ import annotations
 
 import pytest
+
 from recsys_causal.params import load_params
 from recsys_causal.validation.metrics import summarize_replicates
 from recsys_causal.validation.study import (

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+
 from recsys_causal.params import load_params
 from recsys_causal.validation import study
 from recsys_causal.validation.study import (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from recsys_causal.bootstrap import cluster_bootstrap_diff_in_means
 from recsys_causal.longterm.weights import (
     analysis_weights,
@@ -80,6 +81,7 @@ def test_weight_distribution_and_sentence():
 
 def test_balance_smd_by_hand_and_untruncated_column():
     import pandas as pd
+
     from recsys_causal.longterm.balance import standardized_mean_differences
 
     p = pd.DataFrame({"treatment": [1, 1, 0, 0], "x": [1.0, 3.0, 0.0, 2.0]})

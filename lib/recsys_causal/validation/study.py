@@ -611,9 +611,14 @@ def _msm_row(an: LongtermAnalysis, method: str, name: str) -> list[EstimateRow]:
 
 @register_estimator("longterm", "Naive difference in means")
 def naive_difference(an: LongtermAnalysis) -> list[EstimateRow]:
-    from recsys_causal.longterm.msm import NAIVE_METHOD
+    """Chapter 03's naive contrast (the same bootstrap function), without touching propensities."""
+    from recsys_causal.bootstrap import cluster_bootstrap_diff_in_means
 
-    return _msm_row(an, NAIVE_METHOD, "Naive difference in means")
+    p = an.panel
+    res = cluster_bootstrap_diff_in_means(p["outcome"].to_numpy(float), p["treatment"].to_numpy(float),
+                                          p["user_id"].to_numpy(), counts=an.counts())
+    return [EstimateRow("Naive difference in means", BOOTSTRAP_INFERENCE, float(res.estimate[0]), float(res.se[0]),
+                        float(res.ci_lower[0]), float(res.ci_upper[0]), an.truth)]
 
 
 @register_estimator("longterm", "IPW (Hájek)")
