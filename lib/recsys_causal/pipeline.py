@@ -8,6 +8,7 @@ chapters are untouched (every artifact write is atomic).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -15,7 +16,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -130,6 +131,25 @@ def write_run_info(run_dir: Path, params: Params, root: Path, argv: Sequence[str
     atomic_write_text(run_dir / "run_info.json", json.dumps(info, indent=2))
 
 
+@contextlib.contextmanager
+def _kernel_stderr_to(path: Path) -> Iterator[None]:
+    """Send the kernel's own stderr (warnings, library chatter) to a per-chapter log file.
+
+    The kernel is a child process that inherits file descriptor 2, so the descriptor is
+    redirected for the duration of the chapter; the console keeps only the progress lines.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "wb") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def execute_chapter(chapter: Chapter, params: Params, run_name: str, run_dir: Path, root: Path) -> Path:
     """Execute one chapter notebook with papermill; raise ChapterFailed with the traceback's home."""
     import papermill as pm
@@ -140,17 +160,20 @@ def execute_chapter(chapter: Chapter, params: Params, run_name: str, run_dir: Pa
     parameters = injected_parameters(chapter, params, run_name, run_dir / "params.yaml")
     env_backup = os.environ.get("RECSYS_CAUSAL_PARAMS")
     os.environ.pop("RECSYS_CAUSAL_PARAMS", None)
+    log_path = run_dir / "logs" / f"{chapter.id}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        pm.execute_notebook(
-            str(root / chapter.notebook),
-            str(executed),
-            parameters=parameters,
-            cwd=str(root),
-            kernel_name="python3",
-            progress_bar=False,
-            log_output=False,
-            report_mode=False,
-        )
+        with _kernel_stderr_to(log_path):
+            pm.execute_notebook(
+                str(root / chapter.notebook),
+                str(executed),
+                parameters=parameters,
+                cwd=str(root),
+                kernel_name="python3",
+                progress_bar=False,
+                log_output=False,
+                report_mode=False,
+            )
     except PapermillExecutionError as exc:
         raise ChapterFailed(chapter, executed, f"{exc.ename}: {exc.evalue}") from None
     except Exception as exc:  # kernel died, notebook unreadable, ...
