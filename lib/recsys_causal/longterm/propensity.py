@@ -208,16 +208,23 @@ def cross_fit_predict(
     return CrossFit(oof, tuple(extra), fold)
 
 
+PROPENSITY_BOUND = 1e-6
+
+
 def fit_propensity_oof(panel: pd.DataFrame, model: str, params: Any, seed: int | None = None) -> np.ndarray:
     """Out-of-fold propensity scores e(X) for every panel row (GroupKFold by user).
 
     `params` is the run's `Params` (or `LongtermParams` with `seed`); uses n_folds and lgbm_*.
+    Scores are bounded to [1e-6, 1 - 1e-6]: a fitted probability that rounds to exactly 0 or 1
+    would make a weight infinite; the analysis's own truncation and clipping handle the
+    (much larger) practical extremes and are reported.
     """
     lt, seed = split_params(params, seed)
     X = panel[propensity_feature_names()]
     est = make_propensity_model(model, lt, seed)
-    return cross_fit_predict(est, X, panel[TREATMENT].to_numpy(int), panel[GROUP].to_numpy(),
-                             lt.n_folds, method="predict_proba").oof
+    oof = cross_fit_predict(est, X, panel[TREATMENT].to_numpy(int), panel[GROUP].to_numpy(),
+                            lt.n_folds, method="predict_proba").oof
+    return np.clip(oof, PROPENSITY_BOUND, 1.0 - PROPENSITY_BOUND)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -548,6 +548,7 @@ class LongtermAnalysis:
         """Out-of-fold e(X) (GroupKFold by user) without the scenario's dropped covariates."""
         from recsys_causal.longterm.propensity import (
             GROUP,
+            PROPENSITY_BOUND,
             TREATMENT,
             cross_fit_predict,
         )
@@ -557,8 +558,9 @@ class LongtermAnalysis:
         def fit() -> np.ndarray:
             num, cat = _feature_lists(drop)
             est = propensity_model(model, self.lt, self.seed, drop)
-            return cross_fit_predict(est, self.panel[[*num, *cat]], self.panel[TREATMENT].to_numpy(int),
-                                     self.panel[GROUP].to_numpy(), self.lt.n_folds, method="predict_proba").oof
+            oof = cross_fit_predict(est, self.panel[[*num, *cat]], self.panel[TREATMENT].to_numpy(int),
+                                    self.panel[GROUP].to_numpy(), self.lt.n_folds, method="predict_proba").oof
+            return np.clip(oof, PROPENSITY_BOUND, 1.0 - PROPENSITY_BOUND)
 
         return self._memo(("propensity", model, drop), fit)
 
