@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ import nbformat
 import yaml
 
 from recsys_causal.chapters import CHAPTERS, PARTS, Chapter
+from recsys_causal.render.includes import read_json as _read_json
 
 QUARTO_FILE = "_quarto.yml"
 REPORT_DIR = "report"
@@ -218,12 +218,6 @@ def run_date(run_dir: Path) -> str:
     return _dt.date.today().isoformat()
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
 
 
 PATH_REPR_RE = re.compile(r"^\s*[\[(]?\s*(PosixPath|WindowsPath|PurePosixPath)\(")

@@ -37,7 +37,8 @@ NOT_COMPUTED = "not computed in this run"
 # ----------------------------------------------------------------------------------------------
 # Reading the run
 # ----------------------------------------------------------------------------------------------
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from `path`, or {} when the file is missing or not an object."""
     try:
         data = json.loads(Path(path).read_text())
         return data if isinstance(data, dict) else {}
@@ -56,7 +57,7 @@ def read_params(run_dir: Path) -> dict[str, Any]:
         except yaml.YAMLError:
             pass
     out: dict[str, Any] = {}
-    for entry in _read_json(Path(run_dir) / "manifest.json").get("artifacts", {}).values():
+    for entry in read_json(Path(run_dir) / "manifest.json").get("artifacts", {}).values():
         sec = entry.get("section")
         if sec and sec not in out and isinstance(entry.get("parameters"), dict):
             out[sec] = entry["parameters"]
@@ -97,7 +98,7 @@ class TrackStatus:
 def track_status(run_dir: Path, params: dict[str, Any] | None = None) -> dict[str, TrackStatus]:
     """Per track: computed or not, simulated or real, and the data fingerprint, from the manifest."""
     params = params if params is not None else read_params(run_dir)
-    arts = _read_json(Path(run_dir) / "manifest.json").get("artifacts", {})
+    arts = read_json(Path(run_dir) / "manifest.json").get("artifacts", {})
     out: dict[str, TrackStatus] = {}
     for sec in TRACKS:
         entries = [e for e in arts.values() if e.get("section") == sec]
@@ -113,7 +114,7 @@ def track_status(run_dir: Path, params: dict[str, Any] | None = None) -> dict[st
 
 def artifact_path(run_dir: Path, name: str) -> Path:
     """Where a processed artifact of the run lives (manifest path, else processed/<name>)."""
-    entry = _read_json(Path(run_dir) / "manifest.json").get("artifacts", {}).get(name, {})
+    entry = read_json(Path(run_dir) / "manifest.json").get("artifacts", {}).get(name, {})
     if entry.get("path"):
         return Path(run_dir) / entry["path"]
     return Path(run_dir) / "processed" / name
@@ -319,7 +320,7 @@ def _git_commit(root: Path | None) -> str:
 def reproducibility_md(run_dir: Path, root: Path | None, status: dict[str, TrackStatus],
                        present: Sequence[Chapter], missing: Sequence[Chapter]) -> str:
     run_dir = Path(run_dir)
-    info = _read_json(run_dir / "run_info.json")
+    info = read_json(run_dir / "run_info.json")
     params = read_params(run_dir)
     notes = []
     commit = info.get("git_commit") or ""
