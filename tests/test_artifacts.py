@@ -181,3 +181,21 @@ def test_save_figure_and_table(tmp_path):
 
 def test_builder_modules_are_importable_names():
     assert all(m.startswith("recsys_causal.") for m in artifacts.BUILDER_MODULES)
+
+
+def test_code_change_makes_artifacts_stale(tmp_path, monkeypatch):
+    store_for(tmp_path).get("toy_upstream.parquet")
+    CALLS.clear()
+    store_for(tmp_path).get("toy_upstream.parquet")
+    assert CALLS == []
+    monkeypatch.setattr(artifacts, "code_fingerprint", lambda: "edited-estimator")
+    store_for(tmp_path).get("toy_upstream.parquet")
+    assert CALLS == ["upstream"]
+    entry = store_for(tmp_path).manifest()["artifacts"]["toy_upstream.parquet"]
+    assert entry["code_fingerprint"] == "edited-estimator"
+
+
+def test_code_fingerprint_ignores_presentation_modules():
+    fp = artifacts.code_fingerprint()
+    assert len(fp) == 16 and fp == artifacts.code_fingerprint()
+    assert "render" in artifacts._PRESENTATION_ONLY

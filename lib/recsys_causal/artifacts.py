@@ -10,6 +10,7 @@ is rebuilt by the registered builder, the same lib function the upstream chapter
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -38,6 +39,28 @@ BUILDER_MODULES: tuple[str, ...] = (
     "recsys_causal.interference.build_advanced",
     "recsys_causal.validation.build_study",
 )
+
+
+# Modules that present results but do not shape any artifact's content.
+_PRESENTATION_ONLY = ("render", "cli.py", "pipeline.py", "notebooks.py", "context.py", "style.py")
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """Hash of the package's computing source files: a code change makes artifacts stale.
+
+    The package version alone would not notice an edited estimator; the renderer, CLI and
+    notebook plumbing are left out because they do not change what an artifact holds.
+    """
+    pkg = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(pkg.rglob("*.py")):
+        rel = f.relative_to(pkg).as_posix()
+        if rel.split("/")[0] in _PRESENTATION_ONLY:
+            continue
+        h.update(rel.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 class ArtifactError(RuntimeError):
@@ -216,6 +239,7 @@ class RunStore:
         b = get_builder(name)
         parts = [
             b.name,
+            code_fingerprint(),
             self.params.digest(b.section, list(b.keys) if b.keys is not None else None),
             self.data_fingerprint(b.section),
             *(self.expected_key(u) for u in b.upstream),
@@ -273,6 +297,7 @@ class RunStore:
                 "data_fingerprint": self.data_fingerprint(section),
                 "simulated": self.is_simulated(section),
                 "package_version": __version__,
+                "code_fingerprint": code_fingerprint(),
                 "sha256": file_sha256(path),
                 "written_at": now,
             }
