@@ -49,3 +49,20 @@ def test_open_chapter_uses_runs_dir_and_labels_simulated_data(monkeypatch, tmp_p
     assert "simulated data" in ctx.data_label()
     real = open_chapter("longterm_03", {"run_name": "ctx2", "data_path": str(tmp_path)})
     assert not real.simulated and str(tmp_path) in real.data_label()
+
+
+def test_save_figure_shows_the_saved_png_once_and_returns_nothing(monkeypatch, tmp_path):
+    import matplotlib.pyplot as plt
+    from IPython.display import Image
+
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    monkeypatch.delenv("RECSYS_CAUSAL_PARAMS", raising=False)
+    monkeypatch.setenv("RECSYS_CAUSAL_RUNS_DIR", str(tmp_path / "runs"))
+    ctx = open_chapter("longterm_03", {"run_name": "fig"})
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    assert ctx.save_figure(fig, "03_line") is None
+    assert not plt.fignum_exists(fig.number)  # closed: the inline backend cannot draw it again
+    png = tmp_path / "runs" / "fig" / "writeup" / "figures" / "03_line.png"
+    assert len(shown) == 1 and isinstance(shown[0], Image) and shown[0].data == png.read_bytes()

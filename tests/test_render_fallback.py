@@ -102,7 +102,6 @@ def test_html_book_has_chapters_in_order_numbered_figures_and_embedded_images(sy
     assert "injected-parameters" not in html and "run_name = " not in html and "papermill injects" not in html
     assert "<th>0</th>" not in html  # pandas' RangeIndex row labels are dropped
     assert '<td class="num">' in html
-    assert "PosixPath" not in html  # file paths returned by ctx.save_figure are not shown
     assert "<strong>0.012</strong>" in html and "*simulated data*" not in html
     # the data status comes first, before any result
     assert -1 < body.find("This run uses simulated data") < body.find("Headline results")

@@ -9,7 +9,6 @@ differs from the code default (papermill's `-p` injections), all validated toget
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -52,16 +51,23 @@ class ChapterContext:
         return self.store.get(name)
 
     def save_figure(self, fig: Any, name: str) -> None:
-        """Save a figure to the run's writeup/figures/ (PNG + SVG); the cell still displays it.
+        """Save a figure to writeup/figures/ (PNG + SVG), show that PNG in the cell, close it.
 
-        Returns nothing so that a cell ending with this call shows the figure, not a path list;
-        the files are listed in the run's manifest.
+        The cell shows exactly the saved file, whatever matplotlib backend is active, and the
+        closed figure is not drawn a second time by the inline backend. Returns nothing (the
+        files are listed in the run's manifest), so no local path reaches the book.
         """
-        self.store.save_figure(fig, name, section=self.chapter.section)
+        import matplotlib.pyplot as plt
+        from IPython.display import Image, display
 
-    def save_table(self, df: pd.DataFrame, name: str) -> Path:
-        """Save a report table to the run's writeup/tables/."""
-        return self.store.save_table(df, name, section=self.chapter.section)
+        paths = self.store.save_figure(fig, name, section=self.chapter.section)
+        plt.close(fig)
+        png = next(p for p in paths if p.suffix == ".png")
+        display(Image(data=png.read_bytes(), format="png"))
+
+    def save_table(self, df: pd.DataFrame, name: str) -> None:
+        """Save a report table to the run's writeup/tables/ (listed in the manifest)."""
+        self.store.save_table(df, name, section=self.chapter.section)
 
     def data_label(self) -> str:
         """A sentence saying which data this chapter ran on (never mistake simulated for real)."""

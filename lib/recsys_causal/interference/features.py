@@ -16,7 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recsys_causal.interference.click_model import ClickModel, click_probabilities
+from recsys_causal.interference.click_model import (
+    CLICK_INPUT_COLUMNS,
+    ClickModel,
+    click_probabilities,
+)
 from recsys_causal.params import InterferenceParams
 
 # ----------------------------------------------------------------------------------------------
@@ -127,15 +131,7 @@ USER_COLUMNS: tuple[str, ...] = (
 )
 ORACLE_COLUMNS: tuple[str, ...] = (
     "slate_id",
-    "slate_position_seed",
-    "is_focal_item",
-    "focal_seed_position",
-    "spillover_cluster",
-    "focal_spillover_cluster",
-    "observed_relevance",
-    "liked_rate",
-    "sample_liked_rate",
-    "log_item_popularity_z",
+    *CLICK_INPUT_COLUMNS,
     "p_no_promotion",
     "promotion_applied",
     "known_probability_lift",

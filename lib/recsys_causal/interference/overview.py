@@ -43,18 +43,6 @@ def _plain_log_ticks(axis: Any) -> None:
     axis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
 
 
-def show(fig: Any) -> None:
-    """Display a figure as PNG in the notebook and close it (works whatever the backend)."""
-    import io
-
-    import matplotlib.pyplot as plt
-    from IPython.display import Image, display
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    display(Image(data=buf.getvalue(), format="png"))
-
 
 # ----------------------------------------------------------------------------------------------
 # Dataset overview

@@ -9,7 +9,6 @@ import pandas as pd
 
 from recsys_causal.longterm.aipw import pair_label
 from recsys_causal.longterm.effect_model import ordered_buckets
-from recsys_causal.longterm.plots import show_figure as show_figure  # re-exported for the notebooks
 from recsys_causal.longterm.segments import SEGMENT_SPECS, ordered_segments
 from recsys_causal.style import ORACLE_COLOR, PALETTE, new_figure
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pandas as pd
 
@@ -113,17 +111,3 @@ def plot_cate_distribution(counterfactuals: pd.DataFrame, bins: int = 50):
     ax.legend()
     return fig
 
-
-def show_figure(fig) -> None:
-    """Show a figure in the notebook as a PNG and close it.
-
-    Works whatever matplotlib backend is active (the report style may select Agg, which shows
-    nothing inline), and closing it keeps the inline backend from showing it a second time.
-    """
-    import matplotlib.pyplot as plt
-    from IPython.display import Image, display
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    display(Image(data=buf.getvalue(), format="png"))

@@ -220,23 +220,18 @@ def run_date(run_dir: Path) -> str:
 
 
 
-PATH_REPR_RE = re.compile(r"^\s*[\[(]?\s*(PosixPath|WindowsPath|PurePosixPath)\(")
-
-
 def clean_for_book(nb: Any) -> Any:
     """Prepare an executed notebook for the book (both renderers).
 
     - papermill's parameters / injected-parameters cells are tagged `remove-cell` (Quarto drops
       them; the fallback too); the run's parameters are on the Reproducibility page;
-    - a cell's value that is only the repr of file paths (e.g. what `ctx.save_figure` returns)
-      is dropped: local paths of the machine that ran the chapter are not part of the report.
+    - pandas' 0, 1, 2... row labels are removed from HTML tables.
     """
     for cell in nb.cells:
         tags = list(cell.get("metadata", {}).get("tags", []))
         if any(t in tags for t in HIDDEN_TAGS) and "remove-cell" not in tags:
             cell.setdefault("metadata", {})["tags"] = [*tags, "remove-cell"]
         if cell.get("cell_type") == "code" and cell.get("outputs"):
-            cell["outputs"] = [o for o in cell["outputs"] if not _is_path_repr(o)]
             for o in cell["outputs"]:
                 data = o.get("data", {})
                 if "text/html" in data:
@@ -266,14 +261,6 @@ def drop_range_index(html: str) -> str:
         head = pre + "<thead>" + EMPTY_CORNER_RE.sub(r"\1", thead)
     return head + "<tbody>" + ROW_INDEX_RE.sub(r"\1", body)
 
-
-def _is_path_repr(output: Any) -> bool:
-    if output.get("output_type") != "execute_result":
-        return False
-    data = output.get("data", {})
-    text = data.get("text/plain", "")
-    text = "".join(text) if isinstance(text, list) else str(text)
-    return set(data) == {"text/plain"} and bool(PATH_REPR_RE.match(text))
 
 
 def prepare_report(run_dir: Path, root: Path) -> PreparedReport:
