@@ -29,7 +29,7 @@ def project_root() -> Path:
 def copy_project(dest: Path) -> Path:
     """Copy what a run needs (sources, not data or outputs) into `dest`."""
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("pyproject.toml", "_quarto.yml", "README.md"):
+    for name in ("pyproject.toml", "_quarto.yml", "index.qmd", "README.md"):
         if (ROOT / name).exists():
             shutil.copy2(ROOT / name, dest / name)
     for folder in ("params", "notebooks", "report"):
@@ -47,7 +47,9 @@ def copy_project(dest: Path) -> Path:
 def run_cli(args: list[str], cwd: Path, env_extra: dict[str, str] | None = None,
             timeout: float = 1200) -> subprocess.CompletedProcess[str]:
     """Run the CLI as a user would, in `cwd`, without the test-profile environment variables."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECSYS_CAUSAL_")}
+    # the test profile's variables stay out; the Quarto binary CI installed stays in
+    keep = ("RECSYS_CAUSAL_QUARTO",)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECSYS_CAUSAL_") or k in keep}
     env.update(env_extra or {})
     return subprocess.run([*CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -63,7 +65,7 @@ class BookRun:
 
 @pytest.fixture(scope="session")
 def e2e_run(tmp_path_factory: pytest.TempPathFactory) -> BookRun:
-    """One full pipeline run on params/test.yaml, rendered with the fallback renderer."""
+    """One full pipeline run on params/test.yaml, rendered by Quarto when found, else the fallback."""
     project = copy_project(tmp_path_factory.mktemp("e2e") / "project")
     t0 = time.perf_counter()
     result = run_cli(["run", "--params", "params/test.yaml", "--run-name", "e2e", "--renderer", "auto"], project)

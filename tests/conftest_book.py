@@ -19,11 +19,13 @@ import nbformat
 import pandas as pd
 import pytest
 
+from recsys_causal.booktable import book_table
 from recsys_causal.chapters import get_chapter
 from recsys_causal.notebooks import new_chapter_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMITTED = ("index.qmd", "references.bib", "references.qmd", "reproducibility.qmd")
+COMMITTED = ("index.qmd", "_quarto.yml", "report/references.bib", "report/references.qmd",
+             "report/reproducibility.qmd", "report/setup.py")
 
 # chapter id -> (figure label, figure caption, table label, table caption)
 SYNTHETIC = {
@@ -99,7 +101,7 @@ def synthetic_notebook(chapter_id: str, seed: int) -> nbformat.NotebookNode:
             ]
         elif "format_table" in cell.source:
             cell.outputs = [nbformat.v4.new_output("display_data", data={
-                "text/html": df.to_html(), "text/plain": df.to_string()})]
+                "text/markdown": book_table(df).to_markdown(), "text/plain": df.to_string()})]
         elif "describe_interval" in cell.source:
             cell.outputs = [nbformat.v4.new_output("display_data", data={
                 "text/markdown": f"The estimate is **{0.0123 + seed:.3f}** and its interval covers the "
@@ -146,19 +148,21 @@ def make_synthetic_run(run_dir: Path) -> Path:
 
 
 def make_synthetic_root(root: Path) -> Path:
-    """A project root with the committed book sources (report/*.qmd, .bib, _quarto.yml)."""
+    """A project root with the committed book sources (index.qmd, report/, _quarto.yml)."""
     (root / "report").mkdir(parents=True, exist_ok=True)
     for name in COMMITTED:
-        shutil.copyfile(ROOT / "report" / name, root / "report" / name)
-    shutil.copyfile(ROOT / "_quarto.yml", root / "_quarto.yml")
+        shutil.copyfile(ROOT / name, root / name)
     return root
 
 
 def norm(text: str) -> str:
     """Whitespace collapsed, typographic quotes and dashes made plain (pandoc's smart typography)."""
     for a, b in (("\u2019", "'"), ("\u2018", "'"), ("\u201c", '"'), ("\u201d", '"'), ("\u2013", "--"),
-                 ("\u2014", "---"), ("\u00a0", " "), ("\u2026", "...")):
+                 ("\u2014", "---"), ("\u00a0", " "), ("\u202f", " "), ("\u2026", "..."), ("&nbsp;", " ")):
         text = text.replace(a, b)
+    # soft hyphens and zero-width spaces are line-breaking hints (Typst hyphenates with them)
+    for invisible in ("\u00ad", "\u200b", "\u2060"):
+        text = text.replace(invisible, "")
     return " ".join(text.split())
 
 
@@ -173,14 +177,13 @@ class BookUnderTest:
     figure_captions: list[str] = field(default_factory=list)  # "Figure 1.1: ..." as rendered
 
 
-def expected_from_report(report_dir: Path) -> tuple[list[str], list[str]]:
-    """Chapter titles and numbered figure captions of a prepared report/ folder."""
-    import yaml
-
+def expected_from_report(root: Path) -> tuple[list[str], list[str]]:
+    """Chapter titles and numbered figure captions of a prepared book project."""
+    from recsys_causal.render.book import load_quarto_yml
     from recsys_causal.render.fallback import load_pages, number_pages
 
-    config = yaml.safe_load((report_dir / "_quarto.yml").read_text())
-    pages = load_pages(report_dir, config)
+    config = load_quarto_yml(root)
+    pages = load_pages(root, config)
     number_pages(pages)
     titles = [p.title for p in pages if p.kind not in ("part", "appendix-part")]
     caps = [f"Figure {b.number}: {b.caption}".strip() for p in pages for b in p.blocks
@@ -188,9 +191,9 @@ def expected_from_report(report_dir: Path) -> tuple[list[str], list[str]]:
     return titles, caps
 
 
-def book_from_dir(book_dir: Path, report_dir: Path) -> BookUnderTest:
+def book_from_dir(book_dir: Path, root: Path) -> BookUnderTest:
     pdfs = sorted(Path(book_dir).glob("*.pdf"))
-    titles, caps = expected_from_report(report_dir)
+    titles, caps = expected_from_report(root)
     return BookUnderTest(Path(book_dir), Path(book_dir) / "index.html", pdfs[0] if pdfs else Path(),
                          titles, caps)
 
@@ -204,7 +207,7 @@ def synthetic_book(tmp_path_factory: pytest.TempPathFactory) -> BookUnderTest:
     root = make_synthetic_root(base / "root")
     run_dir = make_synthetic_run(base / "run")
     result = render_book(run_dir, root, renderer="fallback")
-    return book_from_dir(result.html.parent, root / "report")
+    return book_from_dir(result.html.parent, root)
 
 
 @pytest.fixture(scope="session")
@@ -215,12 +218,12 @@ def rendered_book(request: pytest.FixtureRequest) -> BookUnderTest:
     env = os.environ.get("RECSYS_CAUSAL_BOOK_DIR", "").strip()
     if env:
         d = Path(env)
-        return book_from_dir(d, d.parent / "report")
+        return book_from_dir(d, d.parent)
     try:
         e2e = request.getfixturevalue("e2e_book")
     except pytest.FixtureLookupError:
         e2e = None
     if e2e is not None:
         d = Path(getattr(e2e, "html", e2e)).parent if hasattr(e2e, "html") else Path(e2e)
-        return book_from_dir(d, d.parent / "report")
+        return book_from_dir(d, d.parent)
     return request.getfixturevalue("synthetic_book")

@@ -104,6 +104,23 @@ NETWORK_JS = """
 return performance.getEntriesByType('resource').map(e => e.name)
   .filter(n => !n.startsWith('file:') && !n.startsWith('data:') && !n.startsWith('blob:'));
 """
+# what a page asks for, whether or not the (offline) request succeeded: scripts, stylesheets,
+# preloads, fonts and icons, images, frames and media; links in the text (DOIs) are not requests
+EXTERNAL_JS = """
+const sel = 'script[src], link[href]:not([rel~="canonical"]):not([rel~="alternate"]), img[src], ' +
+            'iframe[src], source[src], video[src], audio[src], embed[src], object[data]';
+const urls = [...document.querySelectorAll(sel)]
+  .map(e => e.getAttribute('src') || e.getAttribute('href') || e.getAttribute('data') || '');
+for (const sheet of document.styleSheets) {
+  let rules = [];
+  try { rules = [...sheet.cssRules]; } catch (err) { continue; }
+  for (const r of rules) {
+    for (const m of (r.cssText || '').matchAll(/url\\(["']?(https?:[^"')]+)/g)) urls.push(m[1]);
+    if (r.href) urls.push(r.href);
+  }
+}
+return urls.filter(u => /^(https?:)?\\/\\//i.test(u));
+"""
 
 
 def _check_page(drv, page: Path) -> tuple[int, list[str]]:
@@ -125,6 +142,7 @@ def _check_page(drv, page: Path) -> tuple[int, list[str]]:
             if not target.exists():
                 problems.append(f"{page.name}: link {href} points to a missing file")
     problems += [f"{page.name}: fetched from the network: {n}" for n in drv.execute_script(NETWORK_JS)]
+    problems += [f"{page.name}: requests an external URL: {u}" for u in drv.execute_script(EXTERNAL_JS)]
     return n_images, problems
 
 

@@ -34,9 +34,9 @@ def test_format_number():
 
 def test_format_table_rounds_floats_and_keeps_others():
     df = pd.DataFrame({"a": [1.23456, np.nan], "b": [1, 2], "c": [True, False], "d": ["x", "y"]})
-    out = format_table(df)
-    assert list(out["a"]) == ["1.23", ""]
-    assert list(out["b"]) == [1, 2] and list(out["c"]) == ["yes", "no"] and list(out["d"]) == ["x", "y"]
+    out = format_table(df).frame
+    assert list(out["A"]) == ["1.23", "\u2014"]
+    assert list(out["B"]) == ["1", "2"] and list(out["C"]) == ["yes", "no"] and list(out["D"]) == ["x", "y"]
     assert df["a"].iloc[0] == 1.23456  # input untouched
 
 

@@ -49,3 +49,22 @@ def test_book_exists_and_contains_every_chapter(e2e_run):
 def test_figures_written_to_run_dir(e2e_run):
     figures = list((e2e_run.run_dir / "writeup" / "figures").glob("*.png"))
     assert len(figures) >= len(CHAPTERS)
+
+
+def test_executed_chapters_show_tables_as_markdown_and_one_output_per_labelled_cell(e2e_run):
+    """No pandas HTML (Quarto would load require.js / jQuery from a CDN for it, and Typst drops it);
+    every figure or table cell has exactly one display output, so no sub-figures."""
+    import nbformat
+
+    problems = []
+    for ch in CHAPTERS:
+        nb = nbformat.read(e2e_run.run_dir / "executed" / ch.executed_name, as_version=4)
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            shown = [o for o in cell.get("outputs", []) if o.get("output_type") in ("display_data", "execute_result")]
+            if any("text/html" in o.get("data", {}) for o in shown):
+                problems.append(f"{ch.id} cell {i}: text/html output")
+            if re.search(r"^#\|\s*label:\s*(fig|tbl)-", cell.source, re.M) and len(shown) != 1:
+                problems.append(f"{ch.id} cell {i}: {len(shown)} outputs in a labelled cell")
+    assert not problems, "\n".join(problems)

@@ -89,3 +89,18 @@ def test_cross_references_point_at_existing_labels():
             refs.extend((path.name, r) for r in re.findall(r"@((?:fig|tbl)-[\w-]+)", cell.source))
     dangling = [(n, r) for n, r in refs if r not in labels]
     assert not dangling, f"cross-references to unknown labels: {dangling}"
+
+
+SHOWS = re.compile(r"\bdisplay\(|\.save_figure\(")
+
+
+def test_a_labelled_cell_shows_exactly_one_figure_or_table():
+    """Two outputs in a `fig-`/`tbl-` cell become Quarto sub-figures with an empty caption."""
+    bad = []
+    for path in NOTEBOOKS:
+        for i, cell in enumerate(_read(path).cells):
+            if cell.cell_type == "code" and LABEL.search(cell.source):
+                n = len(SHOWS.findall(cell.source))
+                if n != 1:
+                    bad.append(f"{path.relative_to(ROOT)} cell {i}: {n} display/save_figure calls")
+    assert not bad, "\n".join(bad)

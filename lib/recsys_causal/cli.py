@@ -106,6 +106,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     if not (run_dir / "executed").is_dir():
         return _error(f"run '{args.run_name}' has no executed chapters in {run_dir}/executed (run `recsys-causal run` first)")
     book = render_book(run_dir, root, renderer=args.renderer)
+    for line in book.warning_lines():
+        print(line)
     print(f"book: {book.html}")
     print(f"pdf:  {book.pdf}")
     return 0

@@ -116,7 +116,9 @@ def open_chapter(chapter_id: str, values: dict[str, Any]) -> ChapterContext:
     root = project_root()
     run_dir = runs_dir(root) / run_name
     store = RunStore(run_dir, params)
+    from recsys_causal.booktable import install_display
     from recsys_causal.style import apply_style
 
     apply_style()
+    install_display()
     return ChapterContext(chapter=chapter, params=params, store=store, run_name=run_name)

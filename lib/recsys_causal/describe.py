@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from recsys_causal.booktable import BookTable, book_table
+
 
 def format_number(x: float | int | None, digits: int = 3) -> str:
     """A readable number: thousands separators for large values, `digits` significant otherwise."""
@@ -98,19 +100,11 @@ def describe_coverage(table: pd.DataFrame, truth: float | None) -> str:
                + "."))
 
 
-def format_table(df: pd.DataFrame, digits: int = 3, max_rows: int | None = 60) -> pd.DataFrame:
-    """Copy of `df` for display: floats rounded to `digits` significant digits (large ones to
-    integers), booleans as yes/no, at most `max_rows` rows."""
-    out = df.copy() if max_rows is None else df.head(max_rows).copy()
-    for c in out.columns:
-        s = out[c]
-        if pd.api.types.is_bool_dtype(s):
-            out[c] = s.map({True: "yes", False: "no"})
-        elif pd.api.types.is_float_dtype(s):
-            out[c] = [format_number(v, digits) if pd.notna(v) else "" for v in s.to_numpy()]
-        elif pd.api.types.is_datetime64_any_dtype(s):
-            out[c] = s.dt.strftime("%Y-%m-%d")
-    return out.reset_index(drop=True)
+def format_table(df: pd.DataFrame, digits: int = 3, max_rows: int | None = 60,
+                 labels: dict[str, str] | None = None) -> BookTable:
+    """`df` as the book shows it (human headers, one CI column, no NaN, at most 7 columns);
+    see `recsys_causal.booktable`."""
+    return book_table(df, digits=digits, max_rows=max_rows, labels=labels)
 
 
 def relative_change(value: float, reference: float) -> float:

@@ -231,4 +231,6 @@ def run_pipeline(
         t0 = time.perf_counter()
         result.book = render_book(run_dir, root, renderer=renderer)
         print(f"rendered the book with {result.book.renderer} in {time.perf_counter() - t0:.1f} s", file=out)
+        for line in result.book.warning_lines():
+            print(line, file=out)
     return result

@@ -49,6 +49,19 @@ class BookResult:
     chapters: list[str]  # ids of the registry chapters in the book (executed in this run), in order
     missing: list[str] = field(default_factory=list)  # registry chapters not executed in this run
     run_date: str = ""
+    warnings: list[str] = field(default_factory=list)  # the renderer's warnings (Quarto's WARN lines)
+    log: Path | None = None  # the renderer's whole output, when it printed any
+
+    def warning_lines(self, first: int = 5) -> list[str]:
+        """Console lines for the renderer's warnings: their count, the first few, where the rest are."""
+        if not self.warnings:
+            return []
+        where = f" (all of them in {self.log})" if self.log else ""
+        lines = [f"{self.renderer} printed {len(self.warnings)} warning(s){where}:"]
+        lines += [f"  {w}" for w in self.warnings[:first]]
+        if len(self.warnings) > first:
+            lines.append(f"  ... and {len(self.warnings) - first} more")
+        return lines
 
 
 def render_book(run_dir: Path, root: Path, renderer: str = "auto") -> BookResult:
@@ -77,15 +90,19 @@ def render_book(run_dir: Path, root: Path, renderer: str = "auto") -> BookResult
     missing = [c.id for c in prepared.missing]
     if binary:
         try:
-            render_quarto(prepared.report_dir, binary)
+            done = render_quarto(prepared.root, binary)
         except QuartoError as exc:
             raise RenderError(str(exc)) from exc
+        log = run_dir / "logs" / "quarto-render.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(done.log)
         pdfs = sorted(out_dir.glob("*.pdf"))
         if not pdfs:
             raise RenderError(f"quarto rendered no PDF into {out_dir}")
-        return BookResult(out_dir / "index.html", pdfs[0], "quarto", ids, missing, prepared.run_date)
+        return BookResult(out_dir / "index.html", pdfs[0], "quarto", ids, missing, prepared.run_date,
+                          done.warnings, log)
     try:
-        res = render_fallback(prepared.report_dir, out_dir, prepared.config)
+        res = render_fallback(prepared.root, out_dir, prepared.config)
     except FallbackError as exc:
         raise RenderError(str(exc)) from exc
     return BookResult(res.html, res.pdf, "fallback", ids, missing, prepared.run_date)

@@ -1,17 +1,17 @@
 """The book's structure: `_quarto.yml` (generated from the chapter registry) and the report/ folder.
 
-Quarto requires a book's home page (`index.qmd`) at the root of the Quarto project, and the
-book's sources live in `report/`. So the committed `_quarto.yml` at the repository root holds the
-book with paths relative to `report/`; at render time `prepare_report` copies the run's executed
-notebooks into `report/<track>/`, writes the generated include files (`report/_generated/`), and
-writes `report/_quarto.yml`: the committed file with the run's date and without the chapters that
-this (partial) run did not execute. Both renderers read that one file, so the Quarto book and the
-fallback book have the same chapters, parts and order.
+The Quarto project is the repository root, so `quarto render` and `quarto preview` work there:
+the home page `index.qmd` sits at the root (Quarto requires it), the other pages, the
+bibliography and the run's executed chapters in `report/`. The chapters exist only after a run,
+so the committed `_quarto.yml` holds the project, the formats and the home page, and
+`prepare_report` writes `_quarto.yml.local` for one run (Quarto merges it into `_quarto.yml`):
+the parts, the chapters that run executed, the appendices and the run's date. Both renderers read
+the merged configuration, so the Quarto book and the fallback book have the same pages in the
+same order.
 """
 
 from __future__ import annotations
 
-import copy
 import datetime as _dt
 import re
 from dataclasses import dataclass, field
@@ -25,9 +25,12 @@ from recsys_causal.chapters import CHAPTERS, PARTS, Chapter
 from recsys_causal.render.includes import read_json as _read_json
 
 QUARTO_FILE = "_quarto.yml"
+LOCAL_FILE = "_quarto.yml.local"  # Quarto merges it into _quarto.yml; written for each run, gitignored
 REPORT_DIR = "report"
 GENERATED_DIR = "_generated"
 BOOK_DIR = "_book"
+INDEX_FILE = "index.qmd"
+PRE_RENDER = f"{REPORT_DIR}/setup.py"
 
 TITLE = "Causal inference for recommender systems"
 SUBTITLE = "Long-term effects of engagement on KuaiRec and interference in MovieLens slates"
@@ -36,48 +39,57 @@ APPENDIX_TRACKS = ("validation",)
 HIDDEN_TAGS = ("parameters", "injected-parameters")
 
 HEADER = """\
-# The Quarto book: `recsys-causal render` (or `make report`) renders it.
+# The Quarto book. `quarto render` (or `quarto preview`) here, `make report`, or `recsys-causal render`.
 #
 # GENERATED from recsys_causal.chapters.CHAPTERS by
 #   python -m recsys_causal.render.book
-# (tests/test_quarto_config.py checks that it lists exactly the registry's chapters in order).
+# (tests/test_quarto_config.py checks it against the registry).
 #
-# Quarto needs a book's home page (index.qmd) at the project root and the book's sources live in
-# report/, so paths below are relative to report/. The render step copies the run's executed
-# notebooks into report/<track>/ and writes report/_quarto.yml: this file with the run's date and
-# without the chapters a partial run did not execute; then it runs `quarto render report`.
-# Output goes to _book/ at the repository root. Notebooks are already executed by papermill, so
-# execution is disabled.
+# The chapters are executed notebooks, so they exist only after a run: the pre-render script
+# (report/setup.py) runs the pipeline on params/default.yaml, copies the run's executed notebooks
+# into report/<track>/ and writes _quarto.yml.local, which Quarto merges into this file: the parts,
+# the chapters this run executed, the appendices and the run's date. `recsys-causal render`
+# writes the same file for any run and tells the pre-render script that the book is prepared.
+# Notebooks are already executed by papermill, so execution is disabled.
 """
 
 
 def chapter_path(ch: Chapter) -> str:
-    """Path of a chapter's executed notebook relative to report/ (e.g. longterm/01_panel.ipynb)."""
-    return ch.executed_name
+    """Path of a chapter's executed notebook in the book (e.g. report/longterm/01_panel.ipynb)."""
+    return f"{REPORT_DIR}/{ch.executed_name}"
 
 
-def quarto_config() -> dict[str, Any]:
-    """The book's Quarto configuration, built from the chapter registry."""
-    main_parts = [t for t in PARTS if t not in APPENDIX_TRACKS]
-    chapters: list[Any] = ["index.qmd"]
-    for track in main_parts:
-        chapters.append(
-            {"part": PARTS[track], "chapters": [chapter_path(c) for c in CHAPTERS if c.track == track]}
-        )
-    chapters.append("references.qmd")
-    appendices = [chapter_path(c) for c in CHAPTERS if c.track in APPENDIX_TRACKS]
-    appendices.append("reproducibility.qmd")
+def book_contents(present: set[str] | None = None) -> dict[str, list[Any]]:
+    """`book.chapters` and `book.appendices` from the registry, limited to `present` files.
+
+    Parts left without a chapter are dropped, so a partial run renders a smaller book.
+    """
+    def keep(ch: Chapter) -> bool:
+        return present is None or chapter_path(ch) in present
+
+    chapters: list[Any] = [INDEX_FILE]
+    for track in (t for t in PARTS if t not in APPENDIX_TRACKS):
+        files = [chapter_path(c) for c in CHAPTERS if c.track == track and keep(c)]
+        if files:
+            chapters.append({"part": PARTS[track], "chapters": files})
+    chapters.append(f"{REPORT_DIR}/references.qmd")
+    appendices = [chapter_path(c) for c in CHAPTERS if c.track in APPENDIX_TRACKS and keep(c)]
+    appendices.append(f"{REPORT_DIR}/reproducibility.qmd")
+    return {"chapters": chapters, "appendices": appendices}
+
+
+def project_config() -> dict[str, Any]:
+    """The committed `_quarto.yml`: the project, formats and home page (chapters come per run)."""
     return {
-        "project": {"type": "book", "output-dir": f"../{BOOK_DIR}"},
+        "project": {"type": "book", "output-dir": BOOK_DIR, "pre-render": PRE_RENDER},
         "book": {
             "title": TITLE,
             "subtitle": SUBTITLE,
             "author": AUTHOR,
             "date": "today",
-            "chapters": chapters,
-            "appendices": appendices,
+            "chapters": [INDEX_FILE],
         },
-        "bibliography": "references.bib",
+        "bibliography": f"{REPORT_DIR}/references.bib",
         "lang": "en",
         "language": {"section-title-appendices": PARTS["validation"]},
         "execute": {"enabled": False, "echo": True, "warning": False},
@@ -102,8 +114,36 @@ def quarto_config() -> dict[str, Any]:
     }
 
 
+def merge_config(base: Any, extra: Any) -> Any:
+    """Merge two Quarto configs as Quarto does: maps recursively, lists concatenated without
+    repeats (first occurrence wins), scalars replaced."""
+    if isinstance(base, dict) and isinstance(extra, dict):
+        out = dict(base)
+        for k, v in extra.items():
+            out[k] = merge_config(base[k], v) if k in base else v
+        return out
+    if isinstance(base, list) or isinstance(extra, list):
+        if base is None or extra is None:
+            return extra if base is None else base
+        combined = (base if isinstance(base, list) else [base]) + (extra if isinstance(extra, list) else [extra])
+        seen: set[str] = set()
+        out_list = []
+        for v in combined:
+            key = yaml.safe_dump(v, sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                out_list.append(v)
+        return out_list
+    return extra
+
+
+def quarto_config(present: set[str] | None = None) -> dict[str, Any]:
+    """The whole book as Quarto sees it: `_quarto.yml` merged with a run's `_quarto.yml.local`."""
+    return merge_config(project_config(), {"book": book_contents(present)})
+
+
 def quarto_yml_text() -> str:
-    return HEADER + "\n" + yaml.safe_dump(quarto_config(), sort_keys=False, allow_unicode=True, width=100)
+    return HEADER + "\n" + yaml.safe_dump(project_config(), sort_keys=False, allow_unicode=True, width=100)
 
 
 def write_quarto_yml(root: Path) -> Path:
@@ -114,11 +154,14 @@ def write_quarto_yml(root: Path) -> Path:
 
 
 def load_quarto_yml(root: Path) -> dict[str, Any]:
-    """The committed `_quarto.yml` (or the registry's config when the file is absent)."""
-    path = Path(root) / QUARTO_FILE
-    if path.is_file():
-        return yaml.safe_load(path.read_text()) or {}
-    return quarto_config()
+    """The project's `_quarto.yml` merged with `_quarto.yml.local` (what Quarto renders)."""
+    root = Path(root)
+    path = root / QUARTO_FILE
+    base = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else project_config()
+    local = root / LOCAL_FILE
+    if local.is_file():
+        base = merge_config(base, yaml.safe_load(local.read_text()) or {})
+    return base
 
 
 # ----------------------------------------------------------------------------------------------
@@ -166,39 +209,12 @@ def book_items(config: dict[str, Any]) -> list[BookItem]:
     return items
 
 
-def filter_config(config: dict[str, Any], present: set[str]) -> dict[str, Any]:
-    """A copy of `config` without notebook chapters absent from `present` (and then-empty parts)."""
-    cfg = copy.deepcopy(config)
-
-    def keep(entries: list[Any]) -> list[Any]:
-        out: list[Any] = []
-        for e in entries or []:
-            if isinstance(e, dict) and "part" in e:
-                sub = keep(e.get("chapters", []))
-                if sub:
-                    out.append({**e, "chapters": sub})
-            else:
-                f = e if isinstance(e, str) else str(e.get("href", ""))
-                if f.endswith(".ipynb") and f not in present:
-                    continue
-                out.append(e)
-        return out
-
-    book = cfg.setdefault("book", {})
-    book["chapters"] = keep(book.get("chapters", []))
-    if "appendices" in book:
-        book["appendices"] = keep(book["appendices"])
-        if not book["appendices"]:
-            del book["appendices"]
-    return cfg
-
-
 # ----------------------------------------------------------------------------------------------
 # Preparing report/ from a run
 # ----------------------------------------------------------------------------------------------
 @dataclass
 class PreparedReport:
-    report_dir: Path
+    root: Path  # the Quarto project (the repository root)
     config: dict[str, Any]
     present: list[Chapter] = field(default_factory=list)
     missing: list[Chapter] = field(default_factory=list)
@@ -264,7 +280,11 @@ def drop_range_index(html: str) -> str:
 
 
 def prepare_report(run_dir: Path, root: Path) -> PreparedReport:
-    """Copy the run's executed chapters into report/, write the includes and report/_quarto.yml."""
+    """Copy the run's executed chapters into report/, write the includes and `_quarto.yml.local`.
+
+    After this, `quarto render` at the root (or the fallback) renders exactly this run's book.
+    """
+    from recsys_causal.artifacts import atomic_write_text
     from recsys_causal.render.includes import write_generated
 
     run_dir, root = Path(run_dir), Path(root)
@@ -275,7 +295,7 @@ def prepare_report(run_dir: Path, root: Path) -> PreparedReport:
     missing: list[Chapter] = []
     for ch in CHAPTERS:
         src = executed / ch.executed_name
-        dst = report / chapter_path(ch)
+        dst = root / chapter_path(ch)
         if src.is_file():
             nb = nbformat.read(src, as_version=4)
             clean_for_book(nb)
@@ -288,35 +308,16 @@ def prepare_report(run_dir: Path, root: Path) -> PreparedReport:
             # a chapter left over from an earlier run must not leak into this run's book
             dst.unlink(missing_ok=True)
             missing.append(ch)
+    # an earlier layout made report/ a Quarto project of its own; a stale one would shadow the book
+    (report / QUARTO_FILE).unlink(missing_ok=True)
     date = run_date(run_dir)
     write_generated(run_dir, report / GENERATED_DIR, root=root, present=present, missing=missing)
-    _ensure_static_pages(root, report)
-    config = filter_config(load_quarto_yml(root), {chapter_path(c) for c in present})
-    config.setdefault("book", {})["date"] = date
-    text = "# GENERATED by recsys_causal.render from ../_quarto.yml for one run; do not edit.\n"
-    (report / QUARTO_FILE).write_text(text + yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=100))
-    return PreparedReport(report, config, present, missing, date)
-
-
-STATIC_PAGES = {
-    "references.qmd": "# References {.unnumbered}\n\n::: {#refs}\n:::\n",
-    "reproducibility.qmd": "# Reproducibility\n\n{{< include _generated/reproducibility.md >}}\n",
-}
-
-
-def _ensure_static_pages(root: Path, report: Path) -> None:
-    """Committed hand-written pages; recreated with their default text when absent."""
-    for name, text in STATIC_PAGES.items():
-        p = report / name
-        if not p.is_file():
-            p.write_text(text)
-    if not (report / "index.qmd").is_file():
-        (report / "index.qmd").write_text(
-            "# Executive summary {.unnumbered}\n\n{{< include _generated/data_status.md >}}\n\n"
-            "{{< include _generated/summary.md >}}\n"
-        )
-    if not (report / "references.bib").is_file():
-        (report / "references.bib").write_text("")
+    local = {"book": {"date": date, **book_contents({chapter_path(c) for c in present})}}
+    text = ("# GENERATED by recsys_causal.render.book for the run in "
+            f"{run_dir.name}; Quarto merges it into _quarto.yml. Do not edit.\n")
+    atomic_write_text(root / LOCAL_FILE,
+                      text + yaml.safe_dump(local, sort_keys=False, allow_unicode=True, width=100))
+    return PreparedReport(root, load_quarto_yml(root), present, missing, date)
 
 
 def main() -> None:

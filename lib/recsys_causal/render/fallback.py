@@ -268,14 +268,14 @@ def _slug(text: str) -> str:
 # ----------------------------------------------------------------------------------------------
 # Numbering
 # ----------------------------------------------------------------------------------------------
-def load_pages(report_dir: Path, config: dict[str, Any]) -> list[Page]:
-    """Every page of the book in reading order (notebooks and .qmd pages)."""
+def load_pages(root: Path, config: dict[str, Any]) -> list[Page]:
+    """Every page of the book in reading order (notebooks and .qmd pages; paths relative to `root`)."""
     pages: list[Page] = []
     for item in book_items(config):
         if item.kind in ("part", "appendix-part"):
             pages.append(Page(item, "part-" + _slug(item.text), title=item.text, unnumbered=True))
             continue
-        path = report_dir / item.file
+        path = root / item.file
         if not path.is_file():
             continue
         page = notebook_page(item, path) if path.suffix == ".ipynb" else markdown_page(item, path)
@@ -659,15 +659,18 @@ def pdf_name(title: str) -> str:
     return (re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-") or "book") + ".pdf"
 
 
-def render_fallback(report_dir: Path, out_dir: Path, config: dict[str, Any] | None = None) -> FallbackResult:
-    """Render report/ (as described by report/_quarto.yml) into out_dir/index.html and one PDF."""
-    report_dir, out_dir = Path(report_dir), Path(out_dir)
+def render_fallback(root: Path, out_dir: Path, config: dict[str, Any] | None = None) -> FallbackResult:
+    """Render the book of the Quarto project at `root` (its `_quarto.yml` merged with
+    `_quarto.yml.local`) into out_dir/index.html and one PDF."""
+    root, out_dir = Path(root), Path(out_dir)
     if config is None:
-        config = yaml.safe_load((report_dir / "_quarto.yml").read_text()) or {}
+        from recsys_causal.render.book import load_quarto_yml
+
+        config = load_quarto_yml(root)
     meta = book_meta(config)
     bib_name = config.get("bibliography", "references.bib")
-    bib = report_dir / (bib_name[0] if isinstance(bib_name, list) else bib_name)
-    pages = load_pages(report_dir, config)
+    bib = root / (bib_name[0] if isinstance(bib_name, list) else bib_name)
+    pages = load_pages(root, config)
     labels = number_pages(pages)
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("*.pdf"):

@@ -1,25 +1,41 @@
 """Rendering the book with Quarto (when a `quarto` binary is available).
 
 `find_quarto()` looks at $RECSYS_CAUSAL_QUARTO, then $QUARTO_PATH, then `quarto` on PATH.
-`render_quarto(report_dir)` runs `quarto render` on the Quarto project that `prepare_report`
-wrote in report/ (execution disabled: papermill already ran the chapters), producing the HTML
-book and the Typst PDF in _book/ at the repository root.
+`render_quarto(root)` runs `quarto render` on the Quarto project at the repository root, which
+`prepare_report` has filled for one run (execution disabled: papermill already ran the chapters),
+producing the HTML book and the Typst PDF in `_book/`. Quarto's `WARN` lines are returned (and
+kept in a log), so a successful render with warnings does not hide them.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ENV_VARS = ("RECSYS_CAUSAL_QUARTO", "QUARTO_PATH")
 MIN_VERSION = (1, 9)
 NOT_FOUND = "quarto not found on PATH (see README: conda env or QUARTO_PATH)"
+# set for the pre-render script (report/setup.py): the book is prepared, do not run the pipeline
+PREPARED_ENV = "RECSYS_CAUSAL_BOOK_PREPARED"
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class QuartoError(RuntimeError):
     """`quarto render` failed or quarto is missing."""
+
+
+@dataclass
+class QuartoRender:
+    """What one `quarto render` printed that a user should see."""
+
+    output_dir: Path
+    warnings: list[str] = field(default_factory=list)
+    log: str = ""
 
 
 def find_quarto() -> str | None:
@@ -36,6 +52,7 @@ def find_quarto() -> str | None:
 
 
 def quarto_version(binary: str) -> tuple[int, ...]:
+    """Quarto's version as a tuple of ints (empty when it cannot be read)."""
     out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
     try:
         return tuple(int(x) for x in out.split(".")[:3])
@@ -43,8 +60,14 @@ def quarto_version(binary: str) -> tuple[int, ...]:
         return ()
 
 
-def render_quarto(report_dir: Path, binary: str | None = None, timeout: int = 1800) -> Path:
-    """Run `quarto render <report_dir>` (HTML + Typst PDF); return the output directory."""
+def warn_lines(output: str) -> list[str]:
+    """Quarto's `WARN` lines (colour codes removed), in the order printed."""
+    lines = (ANSI_RE.sub("", ln).strip() for ln in output.splitlines())
+    return [ln for ln in lines if ln.startswith("WARN")]
+
+
+def render_quarto(root: Path, binary: str | None = None, timeout: int = 1800) -> QuartoRender:
+    """Run `quarto render` in the project at `root` (HTML + Typst PDF into root/_book)."""
     binary = binary or find_quarto()
     if not binary:
         raise QuartoError(NOT_FOUND)
@@ -55,13 +78,17 @@ def render_quarto(report_dir: Path, binary: str | None = None, timeout: int = 18
             "(Typst output for book projects); install it from conda-forge (environment.yml) "
             "or use --renderer fallback"
         )
-    report_dir = Path(report_dir)
-    proc = subprocess.run([binary, "render", str(report_dir)], cwd=report_dir, capture_output=True,
-                          text=True, timeout=timeout)
+    root = Path(root)
+    env = {**os.environ, PREPARED_ENV: "1"}
+    # the pre-render script and Quarto's Jupyter support use this interpreter (the project's)
+    env.setdefault("QUARTO_PYTHON", sys.executable)
+    proc = subprocess.run([binary, "render", str(root)], cwd=root, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+    log = ANSI_RE.sub("", (proc.stdout or "") + (proc.stderr or ""))
     if proc.returncode != 0:
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-25:])
+        tail = "\n".join(log.strip().splitlines()[-25:])
         raise QuartoError(
             f"quarto render failed (exit {proc.returncode}); the fallback renderer needs no quarto "
             f"(--renderer fallback):\n{tail}"
         )
-    return (report_dir / "../_book").resolve()
+    return QuartoRender(root / "_book", warn_lines(log), log)

@@ -169,13 +169,15 @@ def _md_cell(s: str) -> str:
     return s or " "
 
 
-def pipe_table(header: list[str], rows: list[list[str]], caption: str = "", label: str = "") -> str:
+def pipe_table(header: list[str], rows: list[list[str]], caption: str = "", label: str = "",
+               numeric: list[bool] | None = None) -> str:
     """A pandoc pipe table (numbers right-aligned) with an optional caption and `{#tbl-...}` id."""
     n = len(header)
-    numeric = []
-    for j in range(n):
-        vals = [r[j].replace(",", "").strip() for r in rows if r[j].strip() not in ("", "–", "nan", "NaN")]
-        numeric.append(bool(vals) and all(NUM_RE.match(v) for v in vals))
+    if numeric is None:
+        numeric = []
+        for j in range(n):
+            vals = [r[j].replace(",", "").strip() for r in rows if r[j].strip() not in ("", "–", "—", "nan", "NaN")]
+            numeric.append(bool(vals) and all(NUM_RE.match(v) for v in vals))
     # dashes proportional to each column's widest cell: when pandoc gives the table relative
     # widths (wide tables), long headers get room instead of overlapping their neighbours
     widths = [max([len(header[j])] + [len(r[j]) for r in rows] + [3]) for j in range(n)]
