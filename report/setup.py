@@ -19,8 +19,10 @@ PREPARED_ENV = "RECSYS_CAUSAL_BOOK_PREPARED"
 
 def _reexec_in_project_venv() -> None:
     """Quarto may pick a Python without the project installed: use the project's .venv instead."""
+    marker = "RECSYS_CAUSAL_SETUP_REEXEC"
     for py in (ROOT / ".venv" / "bin" / "python", ROOT / ".venv" / "Scripts" / "python.exe"):
-        if py.is_file() and Path(sys.executable).resolve() != py.resolve():
+        if py.is_file() and not os.environ.get(marker):
+            os.environ[marker] = "1"
             os.execv(str(py), [str(py), __file__, *sys.argv[1:]])
     print("report/setup.py: error: the recsys_causal package is not installed for "
           f"{sys.executable}; run `make install` (creates .venv) or set QUARTO_PYTHON to a Python "

@@ -25,7 +25,7 @@ from recsys_causal.notebooks import new_chapter_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ("index.qmd", "_quarto.yml", "report/references.bib", "report/references.qmd",
-             "report/reproducibility.qmd", "report/setup.py")
+             "report/reproducibility.qmd", "report/setup.py", "report/generated.lua")
 
 # chapter id -> (figure label, figure caption, table label, table caption)
 SYNTHETIC = {

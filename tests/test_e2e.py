@@ -68,3 +68,27 @@ def test_executed_chapters_show_tables_as_markdown_and_one_output_per_labelled_c
             if re.search(r"^#\|\s*label:\s*(fig|tbl)-", cell.source, re.M) and len(shown) != 1:
                 problems.append(f"{ch.id} cell {i}: {len(shown)} outputs in a labelled cell")
     assert not problems, "\n".join(problems)
+
+
+def test_quarto_render_at_the_project_root_renders_the_runs_book(e2e_run):
+    """What a Quarto user types: `quarto render` at the root (the run's book is prepared, so the
+    pre-render step is told not to run the pipeline again)."""
+    import os
+    import subprocess
+
+    from recsys_causal.render.quarto import PREPARED_ENV, find_quarto, warn_lines
+
+    binary = find_quarto()
+    if binary is None:
+        if os.environ.get("RECSYS_CAUSAL_REQUIRE_QUARTO"):
+            pytest.fail("RECSYS_CAUSAL_REQUIRE_QUARTO is set but quarto was not found")
+        pytest.skip("quarto not found on PATH")
+    book = e2e_run.project / "_book"
+    proc = subprocess.run([binary, "render"], cwd=e2e_run.project, capture_output=True, text=True,
+                          timeout=1800, env={**os.environ, PREPARED_ENV: "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (book / "index.html").is_file() and len(list(book.glob("*.pdf"))) == 1
+    warns = warn_lines(proc.stdout + proc.stderr)
+    assert not [w for w in warns if "Refusing" in w or "output" in w.lower() or "crossref" in w.lower()], warns
+    pages = "".join(p.read_text() for p in book.rglob("*.html"))
+    assert "cdn.jsdelivr" not in pages and "require.min.js" not in pages

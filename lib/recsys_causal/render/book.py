@@ -90,6 +90,7 @@ def project_config() -> dict[str, Any]:
             "chapters": [INDEX_FILE],
         },
         "bibliography": f"{REPORT_DIR}/references.bib",
+        "shortcodes": [f"{REPORT_DIR}/generated.lua"],
         "lang": "en",
         "language": {"section-title-appendices": PARTS["validation"]},
         "execute": {"enabled": False, "echo": True, "warning": False},

@@ -48,6 +48,8 @@ FENCE_RE = re.compile(r"^\s*(`{3,}|~{3,})")
 DIV_OPEN_RE = re.compile(r"^:{3,}\s*(\{[^}]*\}|[\w-]+)\s*$")
 DIV_CLOSE_RE = re.compile(r"^:{3,}\s*$")
 INCLUDE_RE = re.compile(r"\{\{<\s*include\s+(\S+?)\s*>\}\}")
+# report/generated.lua: the run's generated Markdown, path relative to the project root
+GENERATED_RE = re.compile(r"\{\{<\s*generated\s+(\S+?)\s*>\}\}")
 SHORTCODE_RE = re.compile(r"\{\{<.*?>\}\}")
 CODE_SPLIT_RE = re.compile(r"(`{3,}[\s\S]*?`{3,}|~{3,}[\s\S]*?~{3,}|`[^`\n]+`)")
 LABEL = r"((?:fig|tbl|sec)-[A-Za-z0-9_-]*[A-Za-z0-9_])"
@@ -215,18 +217,20 @@ def _code_blocks(cell: Any, src: str, tags: list[str]) -> list[Block]:
     return out
 
 
-def resolve_includes(text: str, base: Path, depth: int = 0) -> str:
-    """Replace `{{< include f >}}` by the file's text (relative to `base`); drop other shortcodes."""
+def resolve_includes(text: str, base: Path, depth: int = 0, root: Path | None = None) -> str:
+    """Replace `{{< include f >}}` (relative to `base`) and `{{< generated f >}}` (relative to the
+    project `root`) by the file's text; drop other shortcodes."""
     if depth > 5:
         return text
 
-    def repl(m: re.Match[str]) -> str:
-        p = (base / m.group(1)).resolve()
+    def load(p: Path, shown: str) -> str:
         if not p.is_file():
-            return f"*Include `{m.group(1)}`: not computed in this run.*"
-        return resolve_includes(_strip_front_matter(p.read_text())[1], p.parent, depth + 1)
+            return f"*Not computed in this run: {shown}*"
+        return resolve_includes(_strip_front_matter(p.read_text())[1], p.parent, depth + 1, root)
 
-    return SHORTCODE_RE.sub("", INCLUDE_RE.sub(repl, text))
+    text = GENERATED_RE.sub(lambda m: load((root or base) / m.group(1), m.group(1)), text)
+    text = INCLUDE_RE.sub(lambda m: load((base / m.group(1)).resolve(), m.group(1)), text)
+    return SHORTCODE_RE.sub("", text)
 
 
 def _strip_front_matter(text: str) -> tuple[dict[str, Any], str]:
@@ -241,9 +245,9 @@ def _strip_front_matter(text: str) -> tuple[dict[str, Any], str]:
     return {}, text
 
 
-def markdown_page(item: BookItem, path: Path) -> Page:
+def markdown_page(item: BookItem, path: Path, root: Path) -> Page:
     meta, body = _strip_front_matter(path.read_text())
-    body = resolve_includes(body, path.parent)
+    body = resolve_includes(body, path.parent, root=root)
     stem = Path(item.file).stem
     page = Page(item, "ch-" + _slug(stem))
     title, attrs, rest = _strip_title(body)
@@ -278,7 +282,7 @@ def load_pages(root: Path, config: dict[str, Any]) -> list[Page]:
         path = root / item.file
         if not path.is_file():
             continue
-        page = notebook_page(item, path) if path.suffix == ".ipynb" else markdown_page(item, path)
+        page = notebook_page(item, path) if path.suffix == ".ipynb" else markdown_page(item, path, root)
         if item.kind == "index":
             page.unnumbered = True
         # top-level pages after the parts (e.g. References) stand outside the last part
