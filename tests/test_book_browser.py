@@ -123,6 +123,14 @@ return urls.filter(u => /^(https?:)?\\/\\//i.test(u));
 """
 
 
+WIDE_TABLES_JS = """
+return [...document.querySelectorAll('table')].filter(t => {
+  const box = t.closest('main, #quarto-document-content, .content, article, body');
+  return t.getBoundingClientRect().width > box.getBoundingClientRect().width + 2;
+}).map(t => (t.innerText || '').slice(0, 60));
+"""
+
+
 def _check_page(drv, page: Path) -> tuple[int, list[str]]:
     """(number of images, problems) for one loaded page."""
     problems = []
@@ -143,6 +151,7 @@ def _check_page(drv, page: Path) -> tuple[int, list[str]]:
                 problems.append(f"{page.name}: link {href} points to a missing file")
     problems += [f"{page.name}: fetched from the network: {n}" for n in drv.execute_script(NETWORK_JS)]
     problems += [f"{page.name}: requests an external URL: {u}" for u in drv.execute_script(EXTERNAL_JS)]
+    problems += [f"{page.name}: table wider than the text column: {t!r}" for t in drv.execute_script(WIDE_TABLES_JS)]
     return n_images, problems
 
 

@@ -92,3 +92,23 @@ def test_quarto_render_at_the_project_root_renders_the_runs_book(e2e_run):
     assert not [w for w in warns if "Refusing" in w or "output" in w.lower() or "crossref" in w.lower()], warns
     pages = "".join(p.read_text() for p in book.rglob("*.html"))
     assert "cdn.jsdelivr" not in pages and "require.min.js" not in pages
+
+
+def test_a_book_with_two_parameter_sets_is_refused(e2e_run):
+    """The README's rerun recipe in an existing run, then `render`: refused, chapters named."""
+    import shutil
+
+    from conftest import run_cli
+
+    runs = e2e_run.run_dir.parent
+    shutil.copytree(e2e_run.run_dir, runs / "mixed")
+    r = run_cli(["run", "--params", "params/test.yaml", "--only", "longterm_06", "--set",
+                 "longterm.multiplicity_method=bh", "--run-name", "mixed", "--no-render"], e2e_run.project)
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = run_cli(["render", "--run-name", "mixed", "--renderer", "fallback"], e2e_run.project)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "mixes parameter sets" in lines[0]
+    for cid in ("longterm_01", "longterm_05"):
+        assert f"{cid} (multiplicity_method)" in lines[0]
+    assert "longterm_06" not in lines[0] and "interference" not in lines[0]

@@ -105,3 +105,14 @@ def test_world_sentence_names_the_click_parameters() -> None:
     p = InterferenceParams(click_focal_boost=1.5, click_same_cluster_penalty=1.0)
     text = T.describe_world(p)
     assert "boost of 1.5" in text and "another 1 " in text
+
+
+def test_an_estimated_gain_is_claimed_only_when_its_interval_excludes_zero() -> None:
+    # the default world's numbers: the best rule's DR value +7.5 with 95% CI [-13.3, 29.8]
+    table = policy_table([-203, -99, -52, -15, -19], [-204, -54, -24, 7.5, -35])
+    table.loc[3, ["dr_per_1000_eligible_ci_lower", "dr_per_1000_eligible_ci_upper"]] = [-13.3, 29.8]
+    text = T.policy_verdict(table, "dr_per_1000_eligible", estimated=True)
+    assert "adds value" not in text.replace("does not show that targeting adds value", "")
+    assert "includes zero" in text and "-13.3 to 29.8" in text
+    table.loc[3, ["dr_per_1000_eligible_ci_lower", "dr_per_1000_eligible_ci_upper"]] = [2.0, 13.0]
+    assert T.policy_verdict(table, "dr_per_1000_eligible", estimated=True).startswith("targeting adds value:")

@@ -18,7 +18,6 @@ from conftest_book import (  # noqa: F401
 from recsys_causal.chapters import CHAPTERS, get_chapter
 from recsys_causal.render import BookResult, RenderError, render_book
 from recsys_causal.render.fallback import resolve_refs, split_cell_options
-from recsys_causal.render.includes import fmt_num
 from recsys_causal.render.tables import compact_table, parse_html_table, round_cell
 
 
@@ -68,7 +67,6 @@ def test_wide_html_table_gets_a_compact_form() -> None:
     assert len(header) == 7 and all(len(r) == 7 for r in rows)
     assert "columns omitted" in note
     assert round_cell("0.0123456") == "0.0123" and round_cell("12345.678") == "12,346"
-    assert fmt_num(0.04123) == "0.0412" and fmt_num(1234.5) == "1,234"
 
 
 # ----------------------------------------------------------------------------------------------

@@ -74,9 +74,15 @@ WORDS: dict[str, str] = {
     "msm": "MSM", "if": "IF", "ate": "ATE", "oracle": "oracle", "gcomp": "g-computation",
     "y0": "Y(0)", "y1": "Y(1)", "e": "e", "pred": "predicted", "reps": "replicates", "n": "number of",
     "vs": "vs", "1000": "1,000", "95": "95%", "3day": "3-day", "lgbm": "LightGBM", "mcse": "MCSE",
-    "pct": "%", "bonferroni": "Bonferroni", "holm": "Holm",
+    "pct": "%", "bonferroni": "Bonferroni", "holm": "Holm", "boot": "bootstrap", "std": "SD",
+    "evalue": "E-value", "r2": "R\u00b2",
 }
 QUANTILE_RE = re.compile(r"^p(\d{2})$")
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
 INTERVAL_RE = re.compile(r"^(?P<key>.+)_(?P<side>lower|upper)$")
 
 
@@ -86,10 +92,10 @@ def column_label(name: str) -> str:
         return COLUMN_LABELS[name]
     m = QUANTILE_RE.match(name)
     if m:
-        return f"{int(m.group(1))}th pct"
+        return f"{_ordinal(int(m.group(1)))} pct"
     if not re.fullmatch(r"[a-z0-9_]+", name):
-        return name  # already written for people
-    words = [WORDS.get(w, w) for w in name.split("_") if w]
+        return name[:1].upper() + name[1:]  # already written for people: only a capital
+    words = [f"{_ordinal(int(w[1:]))} pct" if QUANTILE_RE.match(w) else WORDS.get(w, w) for w in name.split("_") if w]
     text = " ".join(words)
     return text[:1].upper() + text[1:]
 
@@ -165,10 +171,23 @@ class BookTable:
         return self.frame.to_string(index=False) + (f"\n{self.note}" if self.note else "")
 
 
+OPTIONAL_WORDS = ("oracle", "truth", "covers", "true_")  # columns that exist on simulated data only
+
+
 def book_table(df: pd.DataFrame, digits: int = 3, max_rows: int | None = 60,
-               max_columns: int = MAX_COLUMNS, labels: dict[str, str] | None = None) -> BookTable:
-    """`df` styled for the book (see the module docstring); the input is not modified."""
+               max_columns: int = MAX_COLUMNS, labels: dict[str, str] | None = None,
+               columns: list[str] | None = None) -> BookTable:
+    """`df` styled for the book (see the module docstring); the input is not modified.
+
+    `columns` picks and orders the columns a reader sees (the artifact keeps them all); a name
+    that is not in `df` is an error, except oracle / truth columns, which real data lack.
+    """
     labels = dict(labels or {})
+    if columns is not None:
+        missing = [c for c in columns if c not in df.columns and not any(w in c for w in OPTIONAL_WORDS)]
+        if missing:
+            raise KeyError(f"book_table: no column {missing} in the table (it has {list(df.columns)})")
+        df = df[[c for c in columns if c in df.columns]]
     out = df if max_rows is None else df.head(max_rows)
     if not isinstance(out.index, pd.RangeIndex):
         out = out.reset_index()

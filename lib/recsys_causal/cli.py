@@ -105,6 +105,14 @@ def cmd_render(args: argparse.Namespace) -> int:
     run_dir = runs_dir(root) / args.run_name
     if not (run_dir / "executed").is_dir():
         return _error(f"run '{args.run_name}' has no executed chapters in {run_dir}/executed (run `recsys-causal run` first)")
+    from recsys_causal.consistency import mismatched_chapters, run_params
+
+    stale = mismatched_chapters(run_dir, run_params(run_dir))
+    if stale:
+        return _error(
+            f"run '{args.run_name}' mixes parameter sets: {', '.join(m.describe() for m in stale)} were executed "
+            f"with other parameters than its params.yaml; `recsys-causal run --run-name {args.run_name} "
+            f"--only <chapter>` with the run's parameters re-executes them (a run that renders does it itself)")
     book = render_book(run_dir, root, renderer=args.renderer)
     for line in book.warning_lines():
         print(line)

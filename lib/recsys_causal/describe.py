@@ -101,10 +101,10 @@ def describe_coverage(table: pd.DataFrame, truth: float | None) -> str:
 
 
 def format_table(df: pd.DataFrame, digits: int = 3, max_rows: int | None = 60,
-                 labels: dict[str, str] | None = None) -> BookTable:
-    """`df` as the book shows it (human headers, one CI column, no NaN, at most 7 columns);
-    see `recsys_causal.booktable`."""
-    return book_table(df, digits=digits, max_rows=max_rows, labels=labels)
+                 labels: dict[str, str] | None = None, columns: list[str] | None = None) -> BookTable:
+    """`df` as the book shows it (human headers, one CI column, no NaN, at most 7 columns, the
+    `columns` a reader needs); see `recsys_causal.booktable`."""
+    return book_table(df, digits=digits, max_rows=max_rows, labels=labels, columns=columns)
 
 
 def relative_change(value: float, reference: float) -> float:

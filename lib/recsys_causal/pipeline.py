@@ -150,6 +150,50 @@ def _kernel_stderr_to(path: Path) -> Iterator[None]:
             os.close(saved)
 
 
+HEARTBEAT_SECONDS = 30.0
+
+
+def running_cell(executed: Path) -> str:
+    """'k/n': the code cell papermill is executing in the notebook it is writing ('?' if unknown)."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(executed, as_version=4)
+    except Exception:  # noqa: BLE001 - papermill may be halfway through writing the file
+        return "?"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    for k, c in enumerate(code, 1):
+        if (c.get("metadata", {}).get("papermill") or {}).get("status") == "running":
+            return f"{k}/{len(code)}"
+    return "?"
+
+
+@contextlib.contextmanager
+def heartbeat(chapter: Chapter, executed: Path, out: TextIO, every: float = HEARTBEAT_SECONDS) -> Iterator[None]:
+    """When `out` is not a terminal (CI, batch, a log file), print a line every `every` seconds
+    naming the chapter, its running cell and the elapsed time, so a long chapter shows life."""
+    import threading
+
+    if getattr(out, "isatty", lambda: False)():
+        yield
+        return
+    stop = threading.Event()
+    t0 = time.perf_counter()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            print(f"    ... {chapter.id} still running: cell {running_cell(executed)}, "
+                  f"{time.perf_counter() - t0:.0f} s", file=out, flush=True)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{chapter.id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+
+
 def execute_chapter(chapter: Chapter, params: Params, run_name: str, run_dir: Path, root: Path) -> Path:
     """Execute one chapter notebook with papermill; raise ChapterFailed with the traceback's home."""
     import papermill as pm
@@ -184,24 +228,11 @@ def execute_chapter(chapter: Chapter, params: Params, run_name: str, run_dir: Pa
     return executed
 
 
-def run_pipeline(
-    params: Params,
-    chapters: Sequence[Chapter],
-    root: Path,
-    run_name: str = "default",
-    render: bool = True,
-    renderer: str = "auto",
-    argv: Sequence[str] | None = None,
-    out: TextIO = sys.stdout,
-) -> RunResult:
-    """Execute `chapters` in order on `params` into data/runs/<run_name>/, then render the book."""
+def _execute_in_order(chapters: Sequence[Chapter], params: Params, run_name: str, run_dir: Path, root: Path,
+                      result: RunResult, out: TextIO) -> None:
+    """Execute `chapters` in order, one status line each (and a bar on a terminal)."""
     from tqdm import tqdm
 
-    preflight(params, sorted({c.section for c in chapters if c.section != "validation"}))
-    run_dir = runs_dir(root) / run_name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_run_info(run_dir, params, root, argv)
-    result = RunResult(run_dir=run_dir)
     width = max((len(c.id) for c in chapters), default=10)
     bar = tqdm(total=len(chapters), desc="chapters", unit="ch", file=out, leave=True,
                disable=not getattr(out, "isatty", lambda: False)())
@@ -211,7 +242,8 @@ def run_pipeline(
             bar.set_postfix_str(ch.id)
             t0 = time.perf_counter()
             try:
-                executed = execute_chapter(ch, params, run_name, run_dir, root)
+                with heartbeat(ch, run_dir / "executed" / ch.executed_name, out):
+                    executed = execute_chapter(ch, params, run_name, run_dir, root)
             except ChapterFailed as exc:
                 secs = time.perf_counter() - t0
                 bar.close()
@@ -225,7 +257,35 @@ def run_pipeline(
             bar.update(1)
     finally:
         bar.close()
+
+
+def run_pipeline(
+    params: Params,
+    chapters: Sequence[Chapter],
+    root: Path,
+    run_name: str = "default",
+    render: bool = True,
+    renderer: str = "auto",
+    argv: Sequence[str] | None = None,
+    out: TextIO = sys.stdout,
+) -> RunResult:
+    """Execute `chapters` in order on `params` into data/runs/<run_name>/, then render the book
+    (after re-executing any earlier chapter of the run that was made with other parameters)."""
+    preflight(params, sorted({c.section for c in chapters if c.section != "validation"}))
+    run_dir = runs_dir(root) / run_name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_run_info(run_dir, params, root, argv)
+    result = RunResult(run_dir=run_dir)
+    _execute_in_order(chapters, params, run_name, run_dir, root, result, out)
     if render:
+        # one parameter set per book: chapters executed earlier with other parameters run again
+        from recsys_causal.consistency import mismatched_chapters
+
+        stale = [m for m in mismatched_chapters(run_dir, params) if m.chapter not in chapters]
+        if stale:
+            print(f"re-executing {len(stale)} chapter(s) made with other parameters, so the book has one "
+                  f"parameter set: {', '.join(m.describe() for m in stale)}", file=out, flush=True)
+            _execute_in_order([m.chapter for m in stale], params, run_name, run_dir, root, result, out)
         from recsys_causal.render import render_book
 
         t0 = time.perf_counter()

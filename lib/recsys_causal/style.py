@@ -28,6 +28,11 @@ PALETTE: tuple[str, ...] = (
     "#F0E442",  # yellow
     "#000000",  # black
 )
+# the colour words captions use: a caption names a colour only through this table
+PALETTE_NAMES: dict[str, str] = {
+    "#0072B2": "blue", "#E69F00": "orange", "#009E73": "green", "#D55E00": "vermillion",
+    "#CC79A7": "purple", "#56B4E9": "sky blue", "#F0E442": "yellow", "#000000": "black",
+}
 ARM_COLORS = {"treated": PALETTE[3], "control": PALETTE[0]}
 ORACLE_COLOR = "#000000"
 PAGE_WIDTH_IN = 6.5  # text width of the PDF page

@@ -139,6 +139,10 @@ def plain_conclusion(effects: pd.DataFrame, aipw: pd.DataFrame, policy: pd.DataF
     all_v = float(policy.iloc[0][col])
     if best["policy"] == policy.iloc[0]["policy"]:
         text += "Targeting by predicted lift does not beat promoting every slate in this world."
+    elif best[col] > 0 and col == "dr_per_1000_eligible" and not best[f"{col}_ci_lower"] > 0:
+        text += (f"The estimates favour a targeted rule ('{best['policy']}', {_signed(best[col])} clicks per "
+                 f"1,000 eligible slates), but its interval includes zero: the experiment does not show "
+                 f"that targeting adds value.")
     elif best[col] > 0:
         text += (f"A targeted rule ('{best['policy']}') does better than promoting every slate "
                  f"({_signed(best[col])} against {_signed(all_v)} clicks per 1,000 eligible slates), "

@@ -172,8 +172,17 @@ def best_deployable(policy: pd.DataFrame, column: str) -> pd.Series:
     return dep.loc[dep[column].idxmax()]
 
 
-def policy_verdict(policy: pd.DataFrame, column: str) -> str:
-    """What targeting achieves by `column` (oracle or estimated value per 1,000 eligible slates)."""
+GAIN_VS_ALL = "dr_gain_vs_promote_all_per_1000_eligible"
+
+
+def policy_verdict(policy: pd.DataFrame, column: str, estimated: bool = False) -> str:
+    """What targeting achieves by `column` (oracle or estimated value per 1,000 eligible slates).
+
+    With `estimated=True` the column is an estimate with `<column>_ci_lower/upper`: a rule is said
+    to add value only when its interval (and, against promoting all, the interval of its gain)
+    excludes zero; otherwise the sentence says what the point estimates favour and that the
+    experiment cannot tell.
+    """
     all_row = policy.iloc[0]
     all_v = float(all_row[column])
     best = best_deployable(policy, column)
@@ -184,7 +193,17 @@ def policy_verdict(policy: pd.DataFrame, column: str) -> str:
         return (f"promoting every eligible slate is the best rule ({_signed(v)} clicks per 1,000 eligible "
                 f"slates); targeting adds nothing{note}")
     if v > 0:
-        gain = "adds value" if all_v <= 0 else "adds value beyond promoting all"
+        if estimated and not float(best[f"{column}_ci_lower"]) > 0:
+            return (f"the point estimates favour '{best['policy']}' ({_signed(v)} clicks per 1,000 eligible "
+                    f"slates against {_signed(all_v)} for promoting all), but its 95% interval "
+                    f"({_f(best[f'{column}_ci_lower'])} to {_f(best[f'{column}_ci_upper'])}) includes zero, so "
+                    f"the experiment does not show that targeting adds value{note}")
+        beyond = all_v > 0
+        if estimated and beyond and f"{GAIN_VS_ALL}_ci_lower" in policy and not float(best[f"{GAIN_VS_ALL}_ci_lower"]) > 0:
+            return (f"'{best['policy']}' yields {_signed(v)} clicks per 1,000 eligible slates against "
+                    f"{_signed(all_v)} for promoting all, but the interval of its gain includes zero, so the "
+                    f"experiment cannot tell targeting from promoting all{note}")
+        gain = "adds value beyond promoting all" if beyond else "adds value"
         return (f"targeting {gain}: '{best['policy']}' yields {_signed(v)} clicks per 1,000 eligible "
                 f"slates against {_signed(all_v)} for promoting all{note}")
     return (f"every deployable rule that promotes anything loses clicks, so targeting only reduces harm: the "
@@ -198,11 +217,11 @@ def describe_policy(policy: pd.DataFrame) -> str:
     if "oracle_lift_per_1000_eligible_slates" in policy:
         out.append("By the oracle, " + policy_verdict(policy, "oracle_lift_per_1000_eligible_slates") + ".")
         covered = int(policy["dr_ci_covers_oracle"].sum())
-        out.append("Without the oracle, the doubly robust point estimates say " + policy_verdict(policy, "dr_per_1000_eligible")
+        out.append("Without the oracle, the doubly robust estimates say " + policy_verdict(policy, "dr_per_1000_eligible", estimated=True)
                    + f"; {covered} of {len(policy)} DR intervals (and {int(policy['ipw_ci_covers_oracle'].sum())} "
                    f"IPW intervals) cover the oracle value.")
     else:
-        out.append("The doubly robust point estimates say " + policy_verdict(policy, "dr_per_1000_eligible") + ".")
+        out.append("The doubly robust estimates say " + policy_verdict(policy, "dr_per_1000_eligible", estimated=True) + ".")
     best = best_deployable(policy, "dr_per_1000_eligible")
     out.append(
         f"The estimate for '{best['policy']}' has a 95% interval from {_f(best['dr_per_1000_eligible_ci_lower'])} "
@@ -321,7 +340,7 @@ def advanced_takeaways(
     best = best_deployable(policy, "dr_per_1000_eligible")
     rows.append({
         "area": "Policy targeting (estimated from the experiment)",
-        "finding": _sentence(policy_verdict(policy, "dr_per_1000_eligible"))
+        "finding": _sentence(policy_verdict(policy, "dr_per_1000_eligible", estimated=True))
         + f"; the DR estimate for '{best['policy']}' has 95% CI {_f(best['dr_per_1000_eligible_ci_lower'])} to "
           f"{_f(best['dr_per_1000_eligible_ci_upper'])}.",
         "why_it_matters": "This is what an analyst without an oracle can claim: the randomized experiment "

@@ -494,7 +494,8 @@ def comparison_with_aipw(
     trimmed: dict[str, float],
     primary_propensity: str,
 ) -> pd.DataFrame:
-    """Upstream estimator table + primary AIPW + overlap-trimmed AIPW; oracle row last; a `role` column."""
+    """Upstream estimator table + primary AIPW + overlap-trimmed AIPW; oracle row last; a `role`
+    column (estimate / robustness / oracle) and a `primary` flag on the report's headline row."""
     comp = comparison.copy()
     is_oracle = comp["method"].astype(str).str.contains("oracle", case=False)
     r = primary_row(results)
@@ -535,6 +536,8 @@ def comparison_with_aipw(
     )
     comp = comp.assign(role=np.where(is_oracle, "oracle", "estimate"))
     out = pd.concat([comp[~is_oracle], new_rows, comp[is_oracle]], ignore_index=True)
+    out["primary"] = False
+    out.loc[len(comp[~is_oracle]), "primary"] = True  # the primary AIPW row
     return out
 
 

@@ -245,9 +245,41 @@ def _strip_front_matter(text: str) -> tuple[dict[str, Any], str]:
     return {}, text
 
 
+LOCAL_IMAGE_RE = re.compile(r"(!\[[^\]]*\]\()(?!data:|https?:|/)([^)\s]+\.(?:png|jpe?g|svg))(\))")
+DATA_IMAGE_RE = re.compile(r"(!\[[^\]]*\]\()data:(image/(?:png|jpeg|svg\+xml));base64,([A-Za-z0-9+/=]+)(\))")
+IMAGE_EXT = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg"}
+
+
+def embed_local_images(md: str, root: Path) -> str:
+    """Markdown images with a project-relative path become data URIs (the HTML book is one file)."""
+    def repl(m: re.Match[str]) -> str:
+        p = root / m.group(2)
+        if not p.is_file():
+            return m.group(0)
+        suffix = p.suffix.lower().lstrip(".")
+        mime = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "svg": "image/svg+xml"}[suffix]
+        return f"{m.group(1)}data:{mime};base64,{base64.b64encode(p.read_bytes()).decode()}{m.group(3)}"
+
+    return LOCAL_IMAGE_RE.sub(repl, md)
+
+
+def data_images_to_files(md: str, img_dir: Path, prefix: str) -> str:
+    """Data-URI images written to `img_dir` (Typst reads files), the Markdown pointing at them."""
+    count = 0
+
+    def repl(m: re.Match[str]) -> str:
+        nonlocal count
+        count += 1
+        name = f"{prefix}-md{count}.{IMAGE_EXT[m.group(2)]}"
+        (img_dir / name).write_bytes(base64.b64decode(m.group(3)))
+        return f"{m.group(1)}img/{name}{m.group(4)}{{width={PDF_MAX_WIDTH_IN:.2f}in}}"
+
+    return DATA_IMAGE_RE.sub(repl, md)
+
+
 def markdown_page(item: BookItem, path: Path, root: Path) -> Page:
     meta, body = _strip_front_matter(path.read_text())
-    body = resolve_includes(body, path.parent, root=root)
+    body = embed_local_images(resolve_includes(body, path.parent, root=root), root)
     stem = Path(item.file).stem
     page = Page(item, "ch-" + _slug(stem))
     title, attrs, rest = _strip_title(body)
@@ -521,7 +553,7 @@ def page_markdown_pdf(page: Page, labels: dict[str, tuple[str, str]], img_dir: P
         parts.append(chapter_heading(page))
     for i, b in enumerate(page.blocks):
         if b.kind == "md":
-            parts.append(resolve_refs(b.text, labels) + "\n")
+            parts.append(data_images_to_files(resolve_refs(b.text, labels), img_dir, f"{page.anchor}-{i}") + "\n")
         elif b.kind in ("stream", "error"):
             lines = b.text.rstrip().splitlines()
             if len(lines) > 40:

@@ -1,9 +1,10 @@
 """Generated include files: every number on the book's front page and reproducibility page.
 
 `write_generated` reads the run directory (manifest.json, params.yaml, run_info.json and the
-report tables under processed/) and writes markdown files into `report/_generated/`, which
-`report/index.qmd` and `report/reproducibility.qmd` pull in with Quarto's
-`{{< include _generated/... >}}` shortcode (the fallback renderer resolves the same shortcode).
+report tables under processed/) and writes markdown files (and the summary's forest plots) into
+`report/_generated/`, which `index.qmd` and `report/reproducibility.qmd` pull in with the
+`{{< generated report/_generated/... >}}` shortcode (report/generated.lua; the fallback renderer
+resolves the same shortcode).
 Nothing here is typed by hand; an artifact a partial run did not produce gives a
 "not computed in this run" line.
 """
@@ -27,10 +28,10 @@ from recsys_causal.chapters import Chapter
 LT = "kuairec_long_term_"
 IF = "movielens_interference_"
 LT_TABLE = f"{LT}estimator_comparison_with_aipw.csv"
-LT_TABLE_FALLBACK = f"{LT}estimator_comparison.csv"
 IF_TABLE = f"{IF}product_summary.csv"
 TRACKS = {"longterm": "KuaiRec", "interference": "MovieLens"}
 TRACK_TITLES = {"longterm": "Long-term track (KuaiRec)", "interference": "Interference track (MovieLens)"}
+REPORT_GENERATED = "report/_generated"  # where the generated files are, relative to the project root
 NOT_COMPUTED = "not computed in this run"
 
 
@@ -133,26 +134,6 @@ def read_artifact(run_dir: Path, name: str) -> pd.DataFrame | None:
 # ----------------------------------------------------------------------------------------------
 # Formatting
 # ----------------------------------------------------------------------------------------------
-def fmt_num(x: Any) -> str:
-    """A number for a reader: 3 significant digits for small values, thousands separators for big."""
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return str(x) if x is not None else ""
-    if math.isnan(v):
-        return "–"
-    if v == 0:
-        return "0"
-    a = abs(v)
-    if a >= 1000:
-        return f"{v:,.0f}"
-    if a >= 100:
-        return f"{v:.1f}"
-    if a >= 1:
-        return f"{v:.2f}"
-    return f"{v:.3g}"
-
-
 def md_escape(text: Any) -> str:
     s = "" if text is None or (isinstance(text, float) and math.isnan(text)) else str(text)
     return s.replace("\\", "\\\\").replace("|", "\\|").replace("@", "\\@").replace("*", "\\*").replace("_", "\\_")
@@ -172,17 +153,6 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[str]], caption: str 
     if caption:
         lines += ["", f": {caption}"]
     return "\n".join(lines) + "\n"
-
-
-def _ci(lo: Any, hi: Any) -> str:
-    if lo is None or hi is None or (isinstance(lo, float) and math.isnan(lo)):
-        return "–"
-    return f"[{fmt_num(lo)}, {fmt_num(hi)}]"
-
-
-def _is_oracle(row: pd.Series) -> bool:
-    return any("oracle" in str(row.get(c, "")).lower() or "truth" in str(row.get(c, "")).lower()
-               for c in ("method", "source", "model"))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -213,78 +183,73 @@ def data_status_md(status: dict[str, TrackStatus]) -> str:
     return head + body + "\n:::\n"
 
 
-def longterm_md(run_dir: Path, status: TrackStatus) -> str:
+QUESTIONS = {
+    "longterm": "Does a high-watch day change how much a user interacts over the next 7 days?",
+    "interference": "When a focal item is promoted in a 12-item slate, how much of its gain is taken from its competitors?",
+}
+FOREST = {"longterm": "forest_longterm.png", "interference": "forest_interference.png"}
+
+
+def longterm_forest(run_dir: Path, out: Path, simulated: bool) -> str:
+    """Draw the long-term forest plot (primary first); its Markdown, or '' without the table."""
+    from recsys_causal.render.figures import plot_forest, primary_caption, save_png
+
     df = read_artifact(run_dir, LT_TABLE)
-    source = LT_TABLE
-    if df is None:
-        df = read_artifact(run_dir, LT_TABLE_FALLBACK)
-        source = LT_TABLE_FALLBACK
-    if df is None or df.empty:
-        return (f"*Long-term estimates: {NOT_COMPUTED}* (`{LT_TABLE}` is not in the run directory; "
-                "run the long-term chapters).\n")
-    cols = {c: c for c in df.columns}
-    est = df[~df.apply(_is_oracle, axis=1)] if len(df) else df
-    oracle = df[df.apply(_is_oracle, axis=1)] if len(df) else df
-    rows = []
-    for _, r in df.iterrows():
-        rows.append([
-            md_escape(r.get("method", "")), md_escape(r.get("model", "")), fmt_num(r.get("estimate")),
-            _ci(r.get("ci_95_lower"), r.get("ci_95_upper")), md_escape(r.get("source", "")),
-        ])
-    label = "simulated data" if status.simulated else "real data"
-    out = [md_table(["Method", "Model", "Estimate", "95% CI", "Source"], rows,
-                    caption=f"Long-term effect of a high-watch day, every estimator ({label}; from `{source}`).")]
-    if "estimate" in cols and len(est):
-        vals = pd.to_numeric(est["estimate"], errors="coerce").dropna()
-        lo = pd.to_numeric(est.get("ci_95_lower"), errors="coerce") if "ci_95_lower" in est else None
-        hi = pd.to_numeric(est.get("ci_95_upper"), errors="coerce") if "ci_95_upper" in est else None
-        sent = f"The {len(vals)} estimates range from {fmt_num(vals.min())} to {fmt_num(vals.max())}"
-        if lo is not None and hi is not None:
-            excl = int(((lo > 0) | (hi < 0)).sum())
-            n_ci = int((lo.notna() & hi.notna()).sum())
-            sent += f"; {excl} of {n_ci} confidence intervals exclude zero"
-        if len(oracle) and "estimate" in oracle:
-            truth = pd.to_numeric(oracle["estimate"], errors="coerce").dropna()
-            if len(truth):
-                t = float(truth.iloc[0])
-                sent += f". The simulator's true effect is {fmt_num(t)}"
-                if lo is not None and hi is not None:
-                    cover = int(((lo <= t) & (hi >= t)).sum())
-                    sent += f", covered by {cover} of {n_ci} intervals"
-        out.append(sent + ".\n")
-    return "\n".join(out)
+    if df is None or df.empty or "role" not in df or "primary" not in df:
+        return ""
+    est = df[df["role"] != "oracle"].copy()
+    est = est.assign(_order=~est["primary"].astype(bool)).sort_values("_order", kind="mergesort")
+    oracle = df[df["role"] == "oracle"]
+    truth = float(oracle["estimate"].iloc[0]) if simulated and len(oracle) else None
+    labels = [f"{m}\n{k}" if len(str(k)) < 40 else str(m) for m, k in zip(est["method"], est["model"], strict=True)]
+    fig = plot_forest(labels, est["estimate"], est["ci_95_lower"], est["ci_95_upper"], truth=truth,
+                      xlabel="Effect on next-7-day interactions")
+    save_png(fig, out / FOREST["longterm"])
+    cap = (f"Every long-term estimator with its 95% interval; the primary estimate (doubly robust AIPW) "
+           f"first, in {primary_caption()}" + ("; dashed line: the simulator's true effect." if truth is not None else "."))
+    return f"![{cap}]({REPORT_GENERATED}/{FOREST['longterm']})\n"
 
 
-def interference_md(run_dir: Path, status: TrackStatus) -> str:
-    df = read_artifact(run_dir, IF_TABLE)
-    if df is None or df.empty:
-        return (f"*Interference effects: {NOT_COMPUTED}* (`{IF_TABLE}` is not in the run directory; "
-                "run the interference chapters).\n")
-    has_oracle = "oracle_value" in df.columns and pd.to_numeric(df["oracle_value"], errors="coerce").notna().any()
-    header = ["Effect", "Estimate", "95% CI"] + (["Truth (simulator)"] if has_oracle else [])
-    rows = []
-    for _, r in df.iterrows():
-        row = [md_escape(r.get("metric", "")), fmt_num(r.get("value")), _ci(r.get("ci_95_lower"), r.get("ci_95_upper"))]
-        if has_oracle:
-            row.append(fmt_num(r.get("oracle_value")))
-        rows.append(row)
-    label = "simulated data" if status.simulated else "real data"
-    out = [md_table(header, rows, caption=f"Effects of promoting a focal item, per 1,000 slates ({label}; from `{IF_TABLE}`).")]
-    if "plain_language" in df.columns:
-        bullets = [f"- **{md_escape(r.get('metric', ''))}**: {str(r['plain_language']).strip()}"
-                   for _, r in df.iterrows() if str(r.get("plain_language", "") or "").strip() not in ("", "nan")]
-        if bullets:
-            out.append("What each row measures:\n\n" + "\n".join(bullets) + "\n")
-    return "\n".join(out)
-
-
-def summary_md(run_dir: Path, status: dict[str, TrackStatus]) -> str:
-    return (
-        "## Headline results: long-term effects on KuaiRec {.unnumbered}\n\n"
-        + longterm_md(run_dir, status["longterm"])
-        + "\n## Headline results: interference in slates on MovieLens {.unnumbered}\n\n"
-        + interference_md(run_dir, status["interference"])
+def interference_forest(run_dir: Path, out: Path, simulated: bool) -> str:
+    """Draw the interference forest plot (total change first); its Markdown, or ''."""
+    from recsys_causal.render.answers import IF_TOTAL_KEY
+    from recsys_causal.render.figures import (
+        plot_forest,
+        primary_caption,
+        save_png,
+        truth_mark_caption,
     )
+
+    df = read_artifact(run_dir, IF_TABLE)
+    if df is None or df.empty or "key" not in df:
+        return ""
+    rows = df[df["metric"].astype(str).str.contains("per 1,000")].copy()
+    rows = rows.assign(_order=rows["key"] != IF_TOTAL_KEY).sort_values("_order", kind="mergesort")
+    truth = rows["oracle_value"].to_numpy(dtype=float) if simulated and "oracle_value" in rows else None
+    labels = [str(m).replace(" per 1,000 promoted slates", "") for m in rows["metric"]]
+    fig = plot_forest(labels, rows["value"], rows["ci_95_lower"], rows["ci_95_upper"], truth=truth,
+                      xlabel="Change in clicks per 1,000 promoted slates")
+    save_png(fig, out / FOREST["interference"])
+    cap = (f"Effects of promoting the focal item, per 1,000 promoted slates, with 95% intervals; the "
+           f"total change first, in {primary_caption()}"
+           + (f"; {truth_mark_caption()} crosses: the simulator's truth." if truth is not None else "."))
+    return f"![{cap}]({REPORT_GENERATED}/{FOREST['interference']})\n"
+
+
+def summary_md(run_dir: Path, status: dict[str, TrackStatus], out: Path | None = None) -> str:
+    """The answers: per track the question, the primary estimate and what it means, then a forest plot."""
+    from recsys_causal.render.answers import answer_md, interference_answer, longterm_answer
+
+    parts = ["## The answers {.unnumbered}\n"]
+    for sec, answer, forest in (("longterm", longterm_answer, longterm_forest),
+                                ("interference", interference_answer, interference_forest)):
+        st = status[sec]
+        a = answer(run_dir) if st.computed else None
+        parts.append(f"### {TRACK_TITLES[sec]} {{.unnumbered}}\n")
+        parts.append(answer_md(a, st.simulated, QUESTIONS[sec], f"{TRACK_TITLES[sec]}: {NOT_COMPUTED}."))
+        if a is not None and out is not None:
+            parts.append(forest(run_dir, out, st.simulated))
+    return "\n".join(parts)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -360,10 +325,13 @@ def reproducibility_md(run_dir: Path, root: Path | None, status: dict[str, Track
     parts.append(md_table(["Package", "Version"], [[md_escape(k), md_escape(v)] for k, v in versions.items()]))
     parts.append("\n## Parameters {.unnumbered}\n")
     if params:
-        parts.append("The resolved parameters of the run (`params.yaml` in the run directory):\n")
+        parts.append("The resolved parameters of the run (`params.yaml` in the run directory). Every chapter "
+                     "of this book was executed with them: the render step checks the values papermill "
+                     "injected into each executed chapter and refuses a run that mixes parameter sets.\n")
         parts.append("```yaml\n" + yaml.safe_dump(params, sort_keys=False).rstrip() + "\n```\n")
     else:
         parts.append(f"*Parameters: {NOT_COMPUTED}* (no `params.yaml` or manifest in the run directory).\n")
+    parts.append(saved_outputs_md(run_dir))
     parts.append("\n## Commands to reproduce {.unnumbered}\n")
     run_name = info.get("run_name") or run_dir.name
     cmd = info.get("command") or f"recsys-causal run --params params/default.yaml --run-name {run_name}"
@@ -383,6 +351,26 @@ def reproducibility_md(run_dir: Path, root: Path | None, status: dict[str, Track
     return "\n".join(parts)
 
 
+def saved_outputs_md(run_dir: Path) -> str:
+    """Every table and figure the run saved (paths inside the run directory), per track."""
+    manifest = read_json(Path(run_dir) / "manifest.json")
+    rows = []
+    for name, e in sorted(manifest.get("artifacts", {}).items(), key=lambda kv: (str(kv[1].get("section")), kv[0])):
+        rows.append([md_escape(e.get("section", "")), "analysis table", f"`{e.get('path', name)}`",
+                     f"{int(e['rows']):,}" if isinstance(e.get("rows"), int | float) else ""])
+    for name, e in sorted(manifest.get("tables", {}).items(), key=lambda kv: (str(kv[1].get("section")), kv[0])):
+        rows.append([md_escape(e.get("section", "")), "report table", f"`{e.get('path', name)}`", ""])
+    for name, e in sorted(manifest.get("figures", {}).items(), key=lambda kv: (str(kv[1].get("section")), kv[0])):
+        files = e.get("files") or [name]
+        rows.append([md_escape(e.get("section", "")), "figure", " ".join(f"`{f}`" for f in files), ""])
+    if not rows:
+        return ""
+    head = ("\n## Saved tables and figures {.unnumbered}\n\nThe run directory keeps every analysis table "
+            "(Parquet / CSV, with all columns), every table the chapters show (CSV) and every figure "
+            "(PNG and SVG); paths are relative to the run directory.\n\n")
+    return head + md_table(["Track", "Kind", "File", "Rows"], rows)
+
+
 def write_generated(run_dir: Path, out_dir: Path, root: Path | None = None,
                     present: Sequence[Chapter] = (), missing: Sequence[Chapter] = ()) -> dict[str, Path]:
     """Write data_status.md, summary.md and reproducibility.md into `out_dir`."""
@@ -392,7 +380,7 @@ def write_generated(run_dir: Path, out_dir: Path, root: Path | None = None,
     status = track_status(run_dir, params)
     files = {
         "data_status.md": data_status_md(status),
-        "summary.md": summary_md(run_dir, status),
+        "summary.md": summary_md(run_dir, status, out_dir),
         "reproducibility.md": reproducibility_md(run_dir, root, status, present, missing),
     }
     out = {}
