@@ -129,7 +129,13 @@ def make_synthetic_run(run_dir: Path) -> Path:
         "ci_95_lower": [0.01, 0.012, 0.015, float("nan")],
         "ci_95_upper": [0.07, 0.065, 0.066, float("nan")],
         "source": ["msm", "gcomp", "aipw", "oracle"],
+        "role": ["estimate", "estimate", "estimate", "oracle"], "primary": [False, False, True, False],
     }).to_csv(processed / "kuairec_long_term_estimator_comparison_with_aipw.csv", index=False)
+    pd.DataFrame({
+        "propensity_model": ["logistic"], "outcome_model": ["lightgbm"], "is_primary_aipw": [True],
+        "aipw_ate": [0.0401], "ci_95_lower": [0.015], "ci_95_upper": [0.066], "mean_y0_hat": [2.5],
+        "evalue_estimate": [1.2], "evalue_ci": [1.05],
+    }).to_csv(processed / "kuairec_long_term_aipw_results.csv", index=False)
     manifest = {"artifacts": {
         "kuairec_long_term_estimator_comparison_with_aipw.csv": {
             "path": "processed/kuairec_long_term_estimator_comparison_with_aipw.csv", "section": "longterm",

@@ -112,3 +112,20 @@ def test_a_book_with_two_parameter_sets_is_refused(e2e_run):
     for cid in ("longterm_01", "longterm_05"):
         assert f"{cid} (multiplicity_method)" in lines[0]
     assert "longterm_06" not in lines[0] and "interference" not in lines[0]
+
+
+def test_the_executive_summary_states_the_artifacts_numbers(e2e_run):
+    import pandas as pd
+
+    from recsys_causal.describe import format_number
+
+    summary = (e2e_run.project / "report" / "_generated" / "summary.md").read_text()
+    res = pd.read_csv(e2e_run.run_dir / "processed" / "kuairec_long_term_aipw_results.csv")
+    p = res[res["is_primary_aipw"]].iloc[0]
+    assert f"**{format_number(p['aipw_ate'])} interactions over the next 7 days**" in summary
+    assert f"95% CI {format_number(p['ci_95_lower'])} to {format_number(p['ci_95_upper'])}" in summary
+    prod = pd.read_csv(e2e_run.run_dir / "processed" / "movielens_interference_product_summary.csv").set_index("key")
+    assert f"**{format_number(prod.loc['total_change', 'value'])} clicks per 1,000 promoted slates**" in summary
+    # first screen: the answers come before the long description of the questions
+    index = (e2e_run.project / "index.qmd").read_text()
+    assert index.index("summary.md") < index.index("## The two questions")

@@ -104,3 +104,18 @@ def test_a_labelled_cell_shows_exactly_one_figure_or_table():
                 if n != 1:
                     bad.append(f"{path.relative_to(ROOT)} cell {i}: {n} display/save_figure calls")
     assert not bad, "\n".join(bad)
+
+
+def test_colour_words_in_captions_and_text_are_palette_names():
+    """A caption says 'vermillion' for the palette's vermillion: colour words come from the style."""
+    from recsys_causal.style import PALETTE_NAMES
+
+    allowed = set(PALETTE_NAMES.values()) | {"grey", "gray"}
+    colour = re.compile(r"\b(red|blue|orange|green|grey|gray|purple|yellow|black|vermillion|pink|brown|sky blue)\b")
+    bad = []
+    for path in NOTEBOOKS:
+        for i, cell in enumerate(_read(path).cells):
+            text = cell.source if cell.cell_type == "markdown" else "\n".join(
+                ln for ln in cell.source.splitlines() if ln.startswith("#| fig-cap") or ln.startswith("#| tbl-cap"))
+            bad += [f"{path.name} cell {i}: '{w}'" for w in colour.findall(text) if w not in allowed]
+    assert not bad, bad

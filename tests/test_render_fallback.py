@@ -102,7 +102,7 @@ def test_html_book_has_chapters_in_order_numbered_figures_and_embedded_images(sy
     assert 'text-align: right' in html  # numeric columns of the Markdown tables are right-aligned
     assert "<strong>0.012</strong>" in html and "*simulated data*" not in html
     # the data status comes first, before any result
-    assert -1 < body.find("This run uses simulated data") < body.find("Headline results")
+    assert -1 < body.find("This run uses simulated data") < body.find("The answers")
 
 
 def test_pdf_has_every_chapter_title_and_figure_caption(synthetic_book: BookUnderTest) -> None:  # noqa: F811
@@ -122,8 +122,10 @@ def test_pdf_has_every_chapter_title_and_figure_caption(synthetic_book: BookUnde
 def test_generated_pages_read_the_run(synthetic_book: BookUnderTest) -> None:  # noqa: F811
     html = synthetic_book.html.read_text()
     text = _html_text(html)
-    assert "0.0412" in text and "The simulator’s true effect is 0.04" in text
-    assert "Interference effects: not computed in this run" in text
+    assert "The primary estimate (doubly robust AIPW) is 0.0401 interactions" in text
+    assert "+1.6% of the 2.50 interactions" in text and "the simulator’s true value is 0.0400" in text
+    assert "Interference track (MovieLens): not computed in this run" in text
+    assert 'src="data:image/png;base64,' in html.split("The answers", 1)[1][:20000]  # the forest plot
     assert "abc1234" in text and "recsys-causal run --params params/test.yaml" in text
     assert "simulator:0123456789abcdef" in text
 
@@ -144,7 +146,7 @@ def test_partial_and_empty_runs_render(tmp_path: Path) -> None:
     assert res.chapters == ["longterm_01"] and len(res.missing) == len(CHAPTERS) - 1
     html = res.html.read_text()
     text = _html_text(html)
-    assert "Long-term estimates: not computed in this run" in text
+    assert "Long-term track (KuaiRec): not computed in this run" in text
     assert "Propensity scores and weights" not in text
     assert ">Interference in slates on MovieLens</a>" not in html  # an empty part is dropped
     assert _pdf_text(res.pdf).count("Data and the user-day panel") >= 1

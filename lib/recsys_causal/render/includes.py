@@ -351,18 +351,23 @@ def reproducibility_md(run_dir: Path, root: Path | None, status: dict[str, Track
     return "\n".join(parts)
 
 
+def _path_cell(path: str) -> str:
+    """A file path for a table cell: escaped, and allowed to wrap after `/` and `_`."""
+    return md_escape(path).replace("\\_", "\\_\u200b").replace("/", "/\u200b")
+
+
 def saved_outputs_md(run_dir: Path) -> str:
     """Every table and figure the run saved (paths inside the run directory), per track."""
     manifest = read_json(Path(run_dir) / "manifest.json")
     rows = []
     for name, e in sorted(manifest.get("artifacts", {}).items(), key=lambda kv: (str(kv[1].get("section")), kv[0])):
-        rows.append([md_escape(e.get("section", "")), "analysis table", f"`{e.get('path', name)}`",
+        rows.append([md_escape(e.get("section", "")), "analysis table", _path_cell(str(e.get("path", name))),
                      f"{int(e['rows']):,}" if isinstance(e.get("rows"), int | float) else ""])
     for name, e in sorted(manifest.get("tables", {}).items(), key=lambda kv: (str(kv[1].get("section")), kv[0])):
-        rows.append([md_escape(e.get("section", "")), "report table", f"`{e.get('path', name)}`", ""])
+        rows.append([md_escape(e.get("section", "")), "report table", _path_cell(str(e.get("path", name))), ""])
     for name, e in sorted(manifest.get("figures", {}).items(), key=lambda kv: (str(kv[1].get("section")), kv[0])):
         files = e.get("files") or [name]
-        rows.append([md_escape(e.get("section", "")), "figure", " ".join(f"`{f}`" for f in files), ""])
+        rows.append([md_escape(e.get("section", "")), "figure", ", ".join(_path_cell(str(f)) for f in files), ""])
     if not rows:
         return ""
     head = ("\n## Saved tables and figures {.unnumbered}\n\nThe run directory keeps every analysis table "
