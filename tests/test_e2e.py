@@ -70,30 +70,6 @@ def test_executed_chapters_show_tables_as_markdown_and_one_output_per_labelled_c
     assert not problems, "\n".join(problems)
 
 
-def test_quarto_render_at_the_project_root_renders_the_runs_book(e2e_run):
-    """What a Quarto user types: `quarto render` at the root (the run's book is prepared, so the
-    pre-render step is told not to run the pipeline again)."""
-    import os
-    import subprocess
-
-    from recsys_causal.render.quarto import PREPARED_ENV, find_quarto, warn_lines
-
-    binary = find_quarto()
-    if binary is None:
-        if os.environ.get("RECSYS_CAUSAL_REQUIRE_QUARTO"):
-            pytest.fail("RECSYS_CAUSAL_REQUIRE_QUARTO is set but quarto was not found")
-        pytest.skip("quarto not found on PATH")
-    book = e2e_run.project / "_book"
-    proc = subprocess.run([binary, "render"], cwd=e2e_run.project, capture_output=True, text=True,
-                          timeout=1800, env={**os.environ, PREPARED_ENV: "1"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert (book / "index.html").is_file() and len(list(book.glob("*.pdf"))) == 1
-    warns = warn_lines(proc.stdout + proc.stderr)
-    assert not [w for w in warns if "Refusing" in w or "output" in w.lower() or "crossref" in w.lower()], warns
-    pages = "".join(p.read_text() for p in book.rglob("*.html"))
-    assert "cdn.jsdelivr" not in pages and "require.min.js" not in pages
-
-
 def test_a_book_with_two_parameter_sets_is_refused(e2e_run):
     """The README's rerun recipe in an existing run, then `render`: refused, chapters named."""
     import shutil
@@ -129,3 +105,48 @@ def test_the_executive_summary_states_the_artifacts_numbers(e2e_run):
     # first screen: the answers come before the long description of the questions
     index = (e2e_run.project / "index.qmd").read_text()
     assert index.index("summary.md") < index.index("## The two questions")
+
+
+def test_a_second_run_with_nothing_changed_reuses_every_chapter_and_the_book(e2e_run):
+    """Fresh chapters are not executed again, the book is not rendered again, no table changes."""
+    import hashlib
+
+    def digests():
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted((e2e_run.run_dir / "processed").iterdir()) if p.is_file()}
+
+    from conftest import run_cli
+
+    before = digests()
+    r = run_cli(["run", "--params", "params/test.yaml", "--run-name", "e2e", "--renderer", "auto"],
+                e2e_run.project)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for ch in CHAPTERS:
+        assert re.search(rf"{re.escape(ch.id)}\s+.*\.\.\. fresh$", r.stdout, re.M), r.stdout
+    assert "the book is fresh" in r.stdout and f"({len(CHAPTERS)} fresh)" in r.stdout
+    assert digests() == before
+
+
+# last: a root `quarto render` replaces _book/ (and with it the book key the runs above rely on)
+def test_quarto_render_at_the_project_root_renders_the_runs_book(e2e_run):
+    """What a Quarto user types: `quarto render` at the root (the run's book is prepared, so the
+    pre-render step is told not to run the pipeline again)."""
+    import os
+    import subprocess
+
+    from recsys_causal.render.quarto import PREPARED_ENV, find_quarto, warn_lines
+
+    binary = find_quarto()
+    if binary is None:
+        if os.environ.get("RECSYS_CAUSAL_REQUIRE_QUARTO"):
+            pytest.fail("RECSYS_CAUSAL_REQUIRE_QUARTO is set but quarto was not found")
+        pytest.skip("quarto not found on PATH")
+    book = e2e_run.project / "_book"
+    proc = subprocess.run([binary, "render"], cwd=e2e_run.project, capture_output=True, text=True,
+                          timeout=1800, env={**os.environ, PREPARED_ENV: "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (book / "index.html").is_file() and len(list(book.glob("*.pdf"))) == 1
+    warns = warn_lines(proc.stdout + proc.stderr)
+    assert not [w for w in warns if "Refusing" in w or "output" in w.lower() or "crossref" in w.lower()], warns
+    pages = "".join(p.read_text() for p in book.rglob("*.html"))
+    assert "cdn.jsdelivr" not in pages and "require.min.js" not in pages

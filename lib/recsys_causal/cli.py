@@ -30,10 +30,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-render", action="store_true", help="execute chapters but do not render the book")
     run.add_argument("--renderer", choices=("auto", "quarto", "fallback"), default="auto",
                      help="quarto when found (auto), or the nbconvert/typst fallback")
+    run.add_argument("--force", action="store_true",
+                     help="execute every selected chapter and render the book even when they are fresh")
 
     ren = sub.add_parser("render", help="render the book from a run's executed chapters")
     ren.add_argument("--run-name", default="default")
     ren.add_argument("--renderer", choices=("auto", "quarto", "fallback"), default="auto")
+    ren.add_argument("--force", action="store_true", help="render even when the book is fresh")
 
     sub.add_parser("list", help="chapters in order with their parameters, inputs and outputs")
     sub.add_parser("sync-notebooks", help="rewrite every chapter's parameters cell from the parameter classes")
@@ -85,13 +88,14 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     t0 = time.perf_counter()
     try:
         result = run_pipeline(params, chapters, root, run_name=args.run_name, render=not args.no_render,
-                              renderer=args.renderer, argv=["recsys-causal", *argv])
+                              renderer=args.renderer, argv=["recsys-causal", *argv], force=args.force)
     except ChapterFailed as exc:
         print(f"recsys-causal: chapter {exc.chapter.id} ({exc.chapter.title}) failed: {exc.detail}", file=sys.stderr)
         print(f"recsys-causal: the executed notebook with the traceback is {exc.executed}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"run '{args.run_name}': {len(result.chapters)} chapter(s) in {time.perf_counter() - t0:.1f} s; "
-          f"artifacts in {result.run_dir}")
+    fresh = sum(c.status == "fresh" for c in result.chapters)
+    print(f"run '{args.run_name}': {len(result.chapters)} chapter(s) ({fresh} fresh) in "
+          f"{time.perf_counter() - t0:.1f} s; artifacts in {result.run_dir}")
     if result.book is not None:
         print(f"book: {result.book.html}")
         print(f"pdf:  {result.book.pdf}")
@@ -113,7 +117,9 @@ def cmd_render(args: argparse.Namespace) -> int:
             f"run '{args.run_name}' mixes parameter sets: {', '.join(m.describe() for m in stale)} were executed "
             f"with other parameters than its params.yaml; `recsys-causal run --run-name {args.run_name} "
             f"--only <chapter>` with the run's parameters re-executes them (a run that renders does it itself)")
-    book = render_book(run_dir, root, renderer=args.renderer)
+    book = render_book(run_dir, root, renderer=args.renderer, force=args.force)
+    if book.fresh:
+        print("the book is fresh (rendered from these chapters already; --force renders it again)")
     for line in book.warning_lines():
         print(line)
     print(f"book: {book.html}")

@@ -199,8 +199,12 @@ def execute_chapter(chapter: Chapter, params: Params, run_name: str, run_dir: Pa
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    from recsys_causal.freeze import chapter_key, key_path
+
     executed = run_dir / "executed" / chapter.executed_name
     executed.parent.mkdir(parents=True, exist_ok=True)
+    key_path(executed).unlink(missing_ok=True)  # a failed attempt is never fresh
+    key = chapter_key(chapter, params, root)
     parameters = injected_parameters(chapter, params, run_name, run_dir / "params.yaml")
     env_backup = os.environ.get("RECSYS_CAUSAL_PARAMS")
     os.environ.pop("RECSYS_CAUSAL_PARAMS", None)
@@ -225,13 +229,17 @@ def execute_chapter(chapter: Chapter, params: Params, run_name: str, run_dir: Pa
     finally:
         if env_backup is not None:
             os.environ["RECSYS_CAUSAL_PARAMS"] = env_backup
+    atomic_write_text(key_path(executed), key + "\n")
     return executed
 
 
 def _execute_in_order(chapters: Sequence[Chapter], params: Params, run_name: str, run_dir: Path, root: Path,
-                      result: RunResult, out: TextIO) -> None:
-    """Execute `chapters` in order, one status line each (and a bar on a terminal)."""
+                      result: RunResult, out: TextIO, force: bool = False) -> None:
+    """Execute `chapters` in order, one status line each (and a bar on a terminal); a chapter
+    whose executed notebook is fresh (same source, parameters, data and code) is reused."""
     from tqdm import tqdm
+
+    from recsys_causal.freeze import is_fresh
 
     width = max((len(c.id) for c in chapters), default=10)
     bar = tqdm(total=len(chapters), desc="chapters", unit="ch", file=out, leave=True,
@@ -240,6 +248,12 @@ def _execute_in_order(chapters: Sequence[Chapter], params: Params, run_name: str
         for i, ch in enumerate(chapters, 1):
             prefix = f"[{i:>2}/{len(chapters)}] {ch.id:<{width}}  {ch.title}"
             bar.set_postfix_str(ch.id)
+            if not force and is_fresh(ch, params, run_dir, root):
+                result.chapters.append(ChapterRun(ch, "fresh", 0.0, run_dir / "executed" / ch.executed_name))
+                bar.clear()
+                print(f"{prefix} ... fresh", file=out, flush=True)
+                bar.update(1)
+                continue
             t0 = time.perf_counter()
             try:
                 with heartbeat(ch, run_dir / "executed" / ch.executed_name, out):
@@ -268,6 +282,7 @@ def run_pipeline(
     renderer: str = "auto",
     argv: Sequence[str] | None = None,
     out: TextIO = sys.stdout,
+    force: bool = False,
 ) -> RunResult:
     """Execute `chapters` in order on `params` into data/runs/<run_name>/, then render the book
     (after re-executing any earlier chapter of the run that was made with other parameters)."""
@@ -276,7 +291,7 @@ def run_pipeline(
     run_dir.mkdir(parents=True, exist_ok=True)
     write_run_info(run_dir, params, root, argv)
     result = RunResult(run_dir=run_dir)
-    _execute_in_order(chapters, params, run_name, run_dir, root, result, out)
+    _execute_in_order(chapters, params, run_name, run_dir, root, result, out, force=force)
     if render:
         # one parameter set per book: chapters executed earlier with other parameters run again
         from recsys_causal.consistency import mismatched_chapters
@@ -289,8 +304,9 @@ def run_pipeline(
         from recsys_causal.render import render_book
 
         t0 = time.perf_counter()
-        result.book = render_book(run_dir, root, renderer=renderer)
-        print(f"rendered the book with {result.book.renderer} in {time.perf_counter() - t0:.1f} s", file=out)
+        result.book = render_book(run_dir, root, renderer=renderer, force=force)
+        verb = "the book is fresh" if result.book.fresh else f"rendered the book with {result.book.renderer}"
+        print(f"{verb} ({result.book.renderer}, {time.perf_counter() - t0:.1f} s)", file=out)
         for line in result.book.warning_lines():
             print(line, file=out)
     return result

@@ -51,6 +51,7 @@ class BookResult:
     run_date: str = ""
     warnings: list[str] = field(default_factory=list)  # the renderer's warnings (Quarto's WARN lines)
     log: Path | None = None  # the renderer's whole output, when it printed any
+    fresh: bool = False  # the book in _book/ was already rendered from exactly these inputs
 
     def warning_lines(self, first: int = 5) -> list[str]:
         """Console lines for the renderer's warnings: their count, the first few, where the rest are."""
@@ -64,15 +65,18 @@ class BookResult:
         return lines
 
 
-def render_book(run_dir: Path, root: Path, renderer: str = "auto") -> BookResult:
+def render_book(run_dir: Path, root: Path, renderer: str = "auto", force: bool = False) -> BookResult:
     """Copy the run's executed chapters into report/, write the includes, and render _book/.
 
     renderer: 'auto' (quarto when found, else the fallback), 'quarto' (error when absent) or
     'fallback'. Chapters the run did not execute are left out of the book (a partial run renders).
+    A book already rendered from exactly these inputs is reused (`fresh`), unless `force`.
     """
+    from recsys_causal.chapters import CHAPTERS
+    from recsys_causal.freeze import BOOK_KEY, book_key
     from recsys_causal.render.book import BOOK_DIR, prepare_report
-    from recsys_causal.render.fallback import FallbackError, render_fallback
-    from recsys_causal.render.quarto import NOT_FOUND, QuartoError, find_quarto, render_quarto
+    from recsys_causal.render.book import run_date as run_date_of
+    from recsys_causal.render.quarto import NOT_FOUND, find_quarto
 
     if renderer not in ("auto", "quarto", "fallback"):
         raise RenderError(f"renderer '{renderer}' is not one of auto, quarto, fallback")
@@ -82,12 +86,31 @@ def render_book(run_dir: Path, root: Path, renderer: str = "auto") -> BookResult
     binary = find_quarto() if renderer in ("auto", "quarto") else None
     if renderer == "quarto" and not binary:
         raise RenderError(NOT_FOUND + "; or use --renderer fallback")
-    prepared = prepare_report(run_dir, root)
     out_dir = root / BOOK_DIR
+    name = "quarto" if binary else "fallback"
+    key = book_key(run_dir, root, name, CHAPTERS)
+    done = out_dir / BOOK_KEY
+    pdfs = sorted(out_dir.glob("*.pdf"))
+    if not force and done.is_file() and done.read_text().strip() == key and (out_dir / "index.html").is_file() and pdfs:
+        present = [c.id for c in CHAPTERS if (run_dir / "executed" / c.executed_name).is_file()]
+        return BookResult(out_dir / "index.html", pdfs[0], name, present,
+                          [c.id for c in CHAPTERS if c.id not in present], run_date_of(run_dir), fresh=True)
+    prepared = prepare_report(run_dir, root)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     ids = [c.id for c in prepared.present]
     missing = [c.id for c in prepared.missing]
+    result = _render(prepared, binary, run_dir, out_dir, ids, missing)
+    done.write_text(key + "\n")
+    return result
+
+
+def _render(prepared: Any, binary: str | None, run_dir: Path, out_dir: Path, ids: list[str],
+            missing: list[str]) -> BookResult:
+    """Render the prepared project with Quarto (when `binary`) or the fallback."""
+    from recsys_causal.render.fallback import FallbackError, render_fallback
+    from recsys_causal.render.quarto import QuartoError, render_quarto
+
     if binary:
         try:
             done = render_quarto(prepared.root, binary)
