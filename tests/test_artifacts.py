@@ -87,6 +87,28 @@ def test_deleted_file_is_rebuilt(tmp_path):
     assert CALLS == ["upstream"]
 
 
+def test_a_truncated_or_replaced_file_is_rebuilt_not_taken_as_fresh(tmp_path):
+    import os
+
+    store_for(tmp_path).get("toy_upstream.parquet")
+    path = tmp_path / "run" / "processed" / "toy_upstream.parquet"
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 2])  # truncated by hand: the size differs
+    CALLS.clear()
+    store_for(tmp_path).get("toy_upstream.parquet")
+    assert CALLS == ["upstream"] and path.read_bytes() == good
+    # same size, other bytes (e.g. a file from another attempt copied in): the hash differs
+    path.write_bytes(bytes(b ^ 1 for b in good[:8]) + good[8:])
+    CALLS.clear()
+    store_for(tmp_path).get("toy_upstream.parquet")
+    assert CALLS == ["upstream"]
+    # touched but unchanged: the hash is checked once and matches, nothing is rebuilt
+    os.utime(path, ns=(1, 1))
+    CALLS.clear()
+    store_for(tmp_path).get("toy_upstream.parquet")
+    assert CALLS == []
+
+
 def test_identical_parameters_give_identical_bytes(tmp_path):
     a = store_for(tmp_path / "1")
     b = store_for(tmp_path / "2")

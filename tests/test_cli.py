@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from conftest import ROOT as ROOT_DIR
 from conftest import copy_project, run_cli
 from recsys_causal.chapters import CHAPTERS
 
@@ -28,6 +29,12 @@ def test_list_shows_chapters_in_order_and_parameters(project_root):
         (["run", "--params", "params/nope.yaml"], "nope.yaml"),
         (["run", "--only", "chapter_99"], "chapter_99"),
         (["run", "--set", "interference.data_path=/nonexistent/ml-1m"], "/nonexistent/ml-1m"),
+        (["run", "--run-name", "../../x"], "run name '../../x' is not valid"),
+        (["run", "--run-name", "/tmp/abs"], "run name '/tmp/abs' is not valid"),
+        (["run", "--run-name", ""], "run name '' is not valid"),
+        (["run", "--run-name", ".hidden"], "not starting with '.'"),
+        (["run", "--run-name", "x" * 65], "at most 64 characters"),
+        (["render", "--run-name", "a/b"], "run name 'a/b' is not valid"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(project_root, tmp_path, args, needle):
@@ -67,24 +74,61 @@ def test_override_is_recorded_in_manifest(tmp_path):
 
 
 @pytest.mark.e2e
-def test_failing_chapter_stops_run_names_it_and_keeps_earlier_artifacts(tmp_path):
+def test_failing_chapter_stops_run_names_it_and_damages_nothing(tmp_path):
+    """A failed attempt keeps the good executed notebook, the run's params.yaml / run_info.json and
+    the artifacts; its own notebook is kept beside the good one and named in the message."""
+    import hashlib
+
     import nbformat
 
     project = copy_project(tmp_path / "project")
+    base = ["run", "--params", "params/test.yaml", "--run-name", "fail", "--no-render"]
+    r = run_cli([*base, "--only", "longterm_02"], project)
+    assert r.returncode == 0, r.stderr[-2000:]
+    run_dir = project / "data/runs/fail"
+    executed = run_dir / "executed/longterm/02_propensity.ipynb"
+    kept = {p: p.read_bytes() for p in (executed, run_dir / "params.yaml", run_dir / "run_info.json")}
     target = next(c for c in CHAPTERS if c.id == "longterm_02")
     nb = nbformat.read(project / target.notebook, as_version=4)
     nb.cells.insert(3, nbformat.v4.new_code_cell("raise RuntimeError('deliberate failure for the test')"))
     nbformat.write(nb, project / target.notebook)
-    r = run_cli(["run", "--params", "params/test.yaml", "--only", "longterm", "--run-name", "fail",
-                 "--no-render"], project)
+    r = run_cli([*base, "--only", "longterm", "--set", "longterm.n_bootstrap=60"], project)
     assert r.returncode == 1
     assert "longterm_02" in r.stderr and "deliberate failure" in r.stderr
-    executed = project / "data/runs/fail/executed/longterm/02_propensity.ipynb"
-    assert str(executed) in r.stderr and "deliberate failure" in executed.read_text()
+    failed = run_dir / "executed/longterm/02_propensity.failed.ipynb"
+    assert str(failed) in r.stderr and "deliberate failure" in failed.read_text()
     assert "longterm_03" not in r.stdout  # the run stopped
-    run_dir = project / "data/runs/fail"
+    assert {p: p.read_bytes() for p in kept} == kept  # the good notebook and the run's record
     manifest = json.loads((run_dir / "manifest.json").read_text())
     entry = manifest["artifacts"]["kuairec_long_term_panel.parquet"]
-    import hashlib
-
     assert hashlib.sha256((run_dir / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
+
+
+def test_a_run_held_by_another_process_is_refused_and_a_dead_holder_is_taken_over(tmp_path):
+    """Two runs with one run name at once: the second exits 2 at once, naming the holder's pid."""
+    import os
+    import subprocess
+    import sys
+
+    from recsys_causal.runs import RunBusy, run_lock
+
+    run_dir = tmp_path / "runs" / "shared"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from recsys_causal.runs import run_lock\n"
+        f"with run_lock(Path({str(run_dir)!r})):\n    print('held', flush=True); time.sleep(30)")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunBusy, match=rf"process {holder.pid}"):
+            with run_lock(run_dir):
+                pass
+        r = run_cli(["run", "--params", "params/test.yaml", "--run-name", "shared", "--only", "longterm_01"],
+                    ROOT_DIR, env_extra={"RECSYS_CAUSAL_RUNS_DIR": str(tmp_path / "runs")})
+        assert r.returncode == 2 and f"in use by process {holder.pid}" in r.stderr.strip()
+        assert len(r.stderr.strip().splitlines()) == 1
+        assert not (run_dir / "params.yaml").exists()  # nothing written by the refused run
+    finally:
+        holder.kill()
+        holder.wait()
+    with run_lock(run_dir):  # the killed holder's lock is gone with it
+        assert (run_dir / ".lock").read_text().strip() == str(os.getpid())

@@ -26,6 +26,17 @@ def test_profile_from_environment_then_notebook_values_win(monkeypatch, project_
     assert params.longterm.n_bootstrap == 123 and params.seed == 5
 
 
+def test_a_papermill_value_equal_to_the_code_default_still_beats_the_profile(monkeypatch, project_root):
+    """The README's `papermill ... -p n_folds 5 -p seed 42` with params_file=params/test.yaml."""
+    monkeypatch.delenv("RECSYS_CAUSAL_PARAMS", raising=False)
+    injected = "# Parameters\nn_folds = 5\nseed = 42\nparams_file = \"params/test.yaml\"\n"
+    values = {"n_folds": 5, "seed": 42, "n_bootstrap": 400, "params_file": str(project_root / "params" / "test.yaml"),
+              "In": ["", "# Parameters (papermill injects overrides here)\nn_folds = 5\n", injected]}
+    params, _ = resolve_params(CH, values)
+    assert params.longterm.n_folds == 5 and params.seed == 42  # explicit, although equal to the defaults
+    assert params.longterm.n_bootstrap == 50  # not injected, equal to the code default: the profile's
+
+
 def test_explicit_params_file_beats_environment(monkeypatch, project_root, tmp_path):
     monkeypatch.setenv("RECSYS_CAUSAL_PARAMS", str(project_root / "params" / "test.yaml"))
     f = tmp_path / "p.yaml"

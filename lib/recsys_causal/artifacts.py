@@ -115,6 +115,17 @@ def read_frame(path: Path) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
+def content_matches(path: Path, entry: dict[str, Any]) -> bool:
+    """Whether `path` holds the bytes the manifest `entry` recorded: the size must match; the
+    sha256 is computed only when the modification time differs from the recorded one."""
+    st = path.stat()
+    if "size" in entry and st.st_size != entry["size"]:
+        return False
+    if entry.get("mtime_ns") == st.st_mtime_ns:
+        return True
+    return bool(entry.get("sha256")) and file_sha256(path) == entry["sha256"]
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -247,9 +258,13 @@ class RunStore:
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
     def is_fresh(self, name: str) -> bool:
-        """True when `name` exists and was made with the current parameters and data."""
+        """True when `name` exists, was made with the current parameters, data and code, and its
+        file is the one the manifest recorded (a truncated, replaced or half-written file is not)."""
         entry = self.manifest().get("artifacts", {}).get(name)
-        return bool(entry) and self.path(name).is_file() and entry.get("key") == self.expected_key(name)
+        path = self.path(name)
+        if not entry or not path.is_file() or entry.get("key") != self.expected_key(name):
+            return False
+        return content_matches(path, entry)
 
     # -- reading and building -------------------------------------------------------------------
     def get(self, name: str) -> pd.DataFrame:
@@ -299,6 +314,8 @@ class RunStore:
                 "package_version": __version__,
                 "code_fingerprint": code_fingerprint(),
                 "sha256": file_sha256(path),
+                "size": path.stat().st_size,
+                "mtime_ns": path.stat().st_mtime_ns,
                 "written_at": now,
             }
         self._update_manifest("artifacts", entries)

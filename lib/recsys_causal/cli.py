@@ -12,6 +12,7 @@ from recsys_causal.chapters import CHAPTERS, PARTS, select_chapters
 from recsys_causal.data.errors import DataError
 from recsys_causal.params import SECTIONS, ParamsError, load_params, type_text
 from recsys_causal.paths import project_root, resolve, runs_dir
+from recsys_causal.runs import RunBusy, RunNameError, check_run_name, run_lock
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -73,6 +74,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from recsys_causal.pipeline import ChapterFailed, run_pipeline
 
     root = project_root()
+    check_run_name(args.run_name)
     params_path = resolve(args.params, root) if args.params else None
     params = load_params(params_path, args.overrides)
     from recsys_causal.pipeline import preflight
@@ -87,8 +89,9 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         return _error(f"chapter notebook(s) missing: {', '.join(missing)}")
     t0 = time.perf_counter()
     try:
-        result = run_pipeline(params, chapters, root, run_name=args.run_name, render=not args.no_render,
-                              renderer=args.renderer, argv=["recsys-causal", *argv], force=args.force)
+        with run_lock(runs_dir(root) / args.run_name):
+            result = run_pipeline(params, chapters, root, run_name=args.run_name, render=not args.no_render,
+                                  renderer=args.renderer, argv=["recsys-causal", *argv], force=args.force)
     except ChapterFailed as exc:
         print(f"recsys-causal: chapter {exc.chapter.id} ({exc.chapter.title}) failed: {exc.detail}", file=sys.stderr)
         print(f"recsys-causal: the executed notebook with the traceback is {exc.executed}", file=sys.stderr)
@@ -106,7 +109,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from recsys_causal.render import render_book
 
     root = project_root()
-    run_dir = runs_dir(root) / args.run_name
+    run_dir = runs_dir(root) / check_run_name(args.run_name)
     if not (run_dir / "executed").is_dir():
         return _error(f"run '{args.run_name}' has no executed chapters in {run_dir}/executed (run `recsys-causal run` first)")
     from recsys_causal.consistency import mismatched_chapters, run_params
@@ -117,7 +120,8 @@ def cmd_render(args: argparse.Namespace) -> int:
             f"run '{args.run_name}' mixes parameter sets: {', '.join(m.describe() for m in stale)} were executed "
             f"with other parameters than its params.yaml; `recsys-causal run --run-name {args.run_name} "
             f"--only <chapter>` with the run's parameters re-executes them (a run that renders does it itself)")
-    book = render_book(run_dir, root, renderer=args.renderer, force=args.force)
+    with run_lock(run_dir):
+        book = render_book(run_dir, root, renderer=args.renderer, force=args.force)
     if book.fresh:
         print("the book is fresh (rendered from these chapters already; --force renders it again)")
     for line in book.warning_lines():
@@ -151,7 +155,7 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
             for path in sync_parameters_cells():
                 print(f"updated {Path(path).relative_to(project_root())}")
             return 0
-    except (ParamsError, DataError) as exc:
+    except (ParamsError, DataError, RunNameError, RunBusy) as exc:
         return _error(str(exc).splitlines()[0])
     except FileNotFoundError as exc:
         return _error(str(exc).splitlines()[0])

@@ -18,6 +18,7 @@ from recsys_causal.chapters import Chapter, get_chapter
 from recsys_causal.params import (
     SECTIONS,
     Params,
+    ParamsError,
     build_params,
     env_params_file,
     read_yaml,
@@ -84,22 +85,51 @@ class ChapterContext:
         )
 
 
+PAPERMILL_CELL_HEAD = "# Parameters\n"  # the first line of the cell papermill injects
+
+
+def injected_names(values: dict[str, Any]) -> set[str]:
+    """Names papermill injected (`-p name value`): assignments of its injected cell, read from the
+    kernel's input history (`In`), so an injected value equal to the code default still counts."""
+    import ast
+
+    names: set[str] = set()
+    for src in values.get("In", []) or []:
+        if isinstance(src, str) and src.startswith(PAPERMILL_CELL_HEAD):
+            try:
+                tree = ast.parse(src)
+            except SyntaxError:
+                continue
+            names |= {t.id for node in tree.body if isinstance(node, ast.Assign)
+                      for t in node.targets if isinstance(t, ast.Name)}
+    return names
+
+
 def resolve_params(chapter: Chapter, values: dict[str, Any]) -> tuple[Params, str]:
-    """Merge defaults, profile file and notebook values for `chapter`; return params and run name."""
+    """Merge for `chapter`, lowest first: code defaults, the profile file (`params_file`, else
+    $RECSYS_CAUSAL_PARAMS), then notebook values: every value papermill injected, and any value of
+    the parameters cell that differs from the code default (an edit by hand). Returns the params
+    and the run name."""
     params_file = str(values.get("params_file", "") or "") or env_params_file()
     base: dict[str, Any] = read_yaml(resolve(params_file)) if params_file else {}
     section = chapter.section
     defaults = SECTIONS[section]().model_dump(mode="json")
+    explicit = injected_names(values)
     sec_values = dict(base.get(section, {}) or {})
     for key, default in defaults.items():
-        if key in values and _differs(values[key], default):
+        if key in values and (key in explicit or _differs(values[key], default)):
             sec_values[key] = values[key]
     data = dict(base)
     data[section] = sec_values
-    if "seed" in values and _differs(values["seed"], Params.model_fields["seed"].default):
+    if "seed" in values and ("seed" in explicit or _differs(values["seed"], Params.model_fields["seed"].default)):
         data["seed"] = values["seed"]
     params = build_params(data, origin=f"chapter {chapter.id}")
-    run_name = str(values.get("run_name") or DEFAULT_RUN_NAME)
+    from recsys_causal.runs import RunNameError, check_run_name
+
+    try:
+        run_name = check_run_name(str(values.get("run_name") or DEFAULT_RUN_NAME))
+    except RunNameError as exc:
+        raise ParamsError(f"chapter {chapter.id}: {exc}") from None
     return params, run_name
 
 

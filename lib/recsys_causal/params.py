@@ -25,7 +25,9 @@ class ParamsError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    # strict: `--set seed=true` is not the seed 1, `"3"` is not the number 3 (YAML already types
+    # values, so a number written as a number passes; an int is still accepted for a float)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False, strict=True)
 
 
 class LongtermParams(_Section):
@@ -198,7 +200,7 @@ class Params(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    seed: int = Field(42, ge=0, le=2**32 - 1, description="the one seed behind every random choice")
+    seed: int = Field(42, strict=True, ge=0, le=2**32 - 1, description="the one seed behind every random choice")
     longterm: LongtermParams = Field(default_factory=LongtermParams)
     interference: InterferenceParams = Field(default_factory=InterferenceParams)
     validation: ValidationParams = Field(default_factory=ValidationParams)

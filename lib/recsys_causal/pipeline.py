@@ -114,9 +114,19 @@ def injected_parameters(chapter: Chapter, params: Params, run_name: str, params_
     return values
 
 
+ATTEMPT_DIR = "attempt"  # this attempt's params.yaml / run_info.json, until every chapter succeeded
+
+
+def attempt_params(run_dir: Path) -> Path:
+    """The parameter file the chapters of the current attempt read (papermill's `params_file`)."""
+    return run_dir / ATTEMPT_DIR / "params.yaml"
+
+
 def write_run_info(run_dir: Path, params: Params, root: Path, argv: Sequence[str] | None) -> None:
-    """Record the resolved parameters and the provenance of the run in the run directory."""
-    dump_yaml(params, run_dir / "params.yaml")
+    """Record this attempt's resolved parameters and provenance in <run>/attempt/; they become the
+    run's `params.yaml` and `run_info.json` only when every chapter succeeded (`commit_run_info`)."""
+    (run_dir / ATTEMPT_DIR).mkdir(parents=True, exist_ok=True)
+    dump_yaml(params, attempt_params(run_dir))
     info = {
         "run_name": run_dir.name,
         "started_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -128,7 +138,13 @@ def write_run_info(run_dir: Path, params: Params, root: Path, argv: Sequence[str
             s: (getattr(params.section(s), "data_path", "") or "simulator") for s in ("longterm", "interference")
         },
     }
-    atomic_write_text(run_dir / "run_info.json", json.dumps(info, indent=2))
+    atomic_write_text(run_dir / ATTEMPT_DIR / "run_info.json", json.dumps(info, indent=2))
+
+
+def commit_run_info(run_dir: Path) -> None:
+    """The successful attempt's parameters and provenance become the run's (atomic replaces)."""
+    for name in ("params.yaml", "run_info.json"):
+        atomic_write_text(run_dir / name, (run_dir / ATTEMPT_DIR / name).read_text())
 
 
 @contextlib.contextmanager
@@ -203,9 +219,9 @@ def execute_chapter(chapter: Chapter, params: Params, run_name: str, run_dir: Pa
 
     executed = run_dir / "executed" / chapter.executed_name
     executed.parent.mkdir(parents=True, exist_ok=True)
-    key_path(executed).unlink(missing_ok=True)  # a failed attempt is never fresh
+    attempt, failed = attempt_path(executed), failed_path(executed)
     key = chapter_key(chapter, params, root)
-    parameters = injected_parameters(chapter, params, run_name, run_dir / "params.yaml")
+    parameters = injected_parameters(chapter, params, run_name, attempt_params(run_dir))
     env_backup = os.environ.get("RECSYS_CAUSAL_PARAMS")
     os.environ.pop("RECSYS_CAUSAL_PARAMS", None)
     log_path = run_dir / "logs" / f"{chapter.id}.log"
@@ -214,7 +230,7 @@ def execute_chapter(chapter: Chapter, params: Params, run_name: str, run_dir: Pa
         with _kernel_stderr_to(log_path):
             pm.execute_notebook(
                 str(root / chapter.notebook),
-                str(executed),
+                str(attempt),
                 parameters=parameters,
                 cwd=str(root),
                 kernel_name="python3",
@@ -222,15 +238,33 @@ def execute_chapter(chapter: Chapter, params: Params, run_name: str, run_dir: Pa
                 log_output=False,
                 report_mode=False,
             )
-    except PapermillExecutionError as exc:
-        raise ChapterFailed(chapter, executed, f"{exc.ename}: {exc.evalue}") from None
-    except Exception as exc:  # kernel died, notebook unreadable, ...
-        raise ChapterFailed(chapter, executed, f"{type(exc).__name__}: {exc}") from None
+    except BaseException as exc:
+        # the good executed notebook (if any) stays; the failed attempt is kept beside it
+        if attempt.is_file():
+            os.replace(attempt, failed)
+        if isinstance(exc, PapermillExecutionError):
+            raise ChapterFailed(chapter, failed, f"{exc.ename}: {exc.evalue}") from None
+        if isinstance(exc, Exception):  # kernel died, notebook unreadable, ...
+            raise ChapterFailed(chapter, failed, f"{type(exc).__name__}: {exc}") from None
+        raise  # KeyboardInterrupt / SystemExit: stop, nothing replaced
     finally:
         if env_backup is not None:
             os.environ["RECSYS_CAUSAL_PARAMS"] = env_backup
+    key_path(executed).unlink(missing_ok=True)  # never an old key beside a new notebook
+    os.replace(attempt, executed)
+    failed.unlink(missing_ok=True)
     atomic_write_text(key_path(executed), key + "\n")
     return executed
+
+
+def attempt_path(executed: Path) -> Path:
+    """Where papermill writes a chapter while it runs (the heartbeat reads it)."""
+    return executed.with_name(executed.stem + ".attempt.ipynb")
+
+
+def failed_path(executed: Path) -> Path:
+    """Where a failed attempt's notebook is kept, beside the last good one."""
+    return executed.with_name(executed.stem + ".failed.ipynb")
 
 
 def _execute_in_order(chapters: Sequence[Chapter], params: Params, run_name: str, run_dir: Path, root: Path,
@@ -256,7 +290,7 @@ def _execute_in_order(chapters: Sequence[Chapter], params: Params, run_name: str
                 continue
             t0 = time.perf_counter()
             try:
-                with heartbeat(ch, run_dir / "executed" / ch.executed_name, out):
+                with heartbeat(ch, attempt_path(run_dir / "executed" / ch.executed_name), out):
                     executed = execute_chapter(ch, params, run_name, run_dir, root)
             except ChapterFailed as exc:
                 secs = time.perf_counter() - t0
@@ -292,6 +326,7 @@ def run_pipeline(
     write_run_info(run_dir, params, root, argv)
     result = RunResult(run_dir=run_dir)
     _execute_in_order(chapters, params, run_name, run_dir, root, result, out, force=force)
+    commit_run_info(run_dir)
     if render:
         # one parameter set per book: chapters executed earlier with other parameters run again
         from recsys_causal.consistency import mismatched_chapters
