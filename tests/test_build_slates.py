@@ -112,3 +112,15 @@ def test_overview_tables_and_sentences(tmp_path: Path) -> None:
     for fn in (ov.describe_item_popularity, ov.describe_item_features):
         assert fn(items).endswith(".")
     assert slates["slate_id"].iloc[0] in ov.describe_example(slates)
+
+
+def test_user_activity_sentence_holds_for_a_median_span_of_zero_days() -> None:
+    import pandas as pd
+
+    from recsys_causal.interference import overview as ov
+
+    users = pd.DataFrame({"liked_rate": [0.5, 0.6, 0.7], "activity_span_days": [0, 0, 5], "active_years": [1, 1, 2]})
+    text = ov.describe_user_features(users)
+    assert "half rate everything on a single day" in text and "at most 0 days" not in text
+    users["activity_span_days"] = [1, 1, 9]
+    assert "at most 1 day," in ov.describe_user_features(users)

@@ -14,6 +14,8 @@ from scipy import stats
 
 from recsys_causal.bootstrap import cluster_codes
 
+Z95 = float(stats.norm.ppf(0.975))  # the two-sided 95% normal quantile, used by every interval
+
 
 @dataclass(frozen=True)
 class RobustFit:

@@ -122,7 +122,8 @@ def attempt_params(run_dir: Path) -> Path:
     return run_dir / ATTEMPT_DIR / "params.yaml"
 
 
-def write_run_info(run_dir: Path, params: Params, root: Path, argv: Sequence[str] | None) -> None:
+def write_run_info(run_dir: Path, params: Params, root: Path, argv: Sequence[str] | None,
+                   sections: Sequence[str] = ("longterm", "interference")) -> None:
     """Record this attempt's resolved parameters and provenance in <run>/attempt/; they become the
     run's `params.yaml` and `run_info.json` only when every chapter succeeded (`commit_run_info`)."""
     (run_dir / ATTEMPT_DIR).mkdir(parents=True, exist_ok=True)
@@ -134,8 +135,9 @@ def write_run_info(run_dir: Path, params: Params, root: Path, argv: Sequence[str
         "command": " ".join(argv) if argv else "",
         "package_versions": package_versions(),
         "platform": platform.platform(),
-        "data_sources": {
-            s: (getattr(params.section(s), "data_path", "") or "simulator") for s in ("longterm", "interference")
+        "data_sources": {  # the tracks this attempt runs, not every track
+            s: (getattr(params.section(s), "data_path", "") or "simulator") for s in sections
+            if s in ("longterm", "interference")
         },
     }
     atomic_write_text(run_dir / ATTEMPT_DIR / "run_info.json", json.dumps(info, indent=2))
@@ -323,7 +325,7 @@ def run_pipeline(
     preflight(params, sorted({c.section for c in chapters if c.section != "validation"}))
     run_dir = runs_dir(root) / run_name
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_run_info(run_dir, params, root, argv)
+    write_run_info(run_dir, params, root, argv, sorted({c.section for c in chapters}))
     result = RunResult(run_dir=run_dir)
     _execute_in_order(chapters, params, run_name, run_dir, root, result, out, force=force)
     commit_run_info(run_dir)

@@ -17,14 +17,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from sklearn.model_selection import StratifiedKFold
 
+from recsys_causal.inference import Z95
 from recsys_causal.interference.features import EncodedFeatures, with_treatment
 from recsys_causal.interference.outcome_models import with_seed
 from recsys_causal.interference.randomized import difference_in_means
-
-Z95 = float(stats.norm.ppf(0.975))
+from recsys_causal.scores import aipw_score
 
 
 def stratified_folds(treatment: np.ndarray | pd.Series, n_folds: int, seed: int) -> np.ndarray:
@@ -55,9 +54,8 @@ def crossfit_arm_models(
 
 
 def aipw_scores(y: np.ndarray, t: np.ndarray, m1: np.ndarray, m0: np.ndarray, propensity: float) -> np.ndarray:
-    """Per-slate AIPW scores ψ_i with the known propensity π."""
-    y, t, m1, m0 = (np.asarray(a, dtype=float) for a in (y, t, m1, m0))
-    return m1 - m0 + t * (y - m1) / propensity - (1 - t) * (y - m0) / (1 - propensity)
+    """Per-slate AIPW scores ψ_i with the known propensity π (the shared score, not clipped)."""
+    return aipw_score(y, t, propensity, m1, m0, clip_eps=None)
 
 
 def horvitz_thompson(y: np.ndarray, t: np.ndarray, propensity: float) -> float:

@@ -225,10 +225,13 @@ def feature_summary(df: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
 
 
 def describe_user_features(users: pd.DataFrame) -> str:
+    span = float(users["activity_span_days"].median())
+    # the span is whole days between the first and last rating: 0 means all on one day
+    active = ("half rate everything on a single day" if span == 0 else
+              f"half are active over at most {_num(span)} day{'s' if span != 1 else ''}")
     return (
         f"Users like {_pct(users['liked_rate'].mean())} of what they rate on average (SD "
-        f"{_pct(users['liked_rate'].std())}); half are active over at most "
-        f"{_num(users['activity_span_days'].median())} days, and {_pct((users['active_years'] > 1).mean())} "
+        f"{_pct(users['liked_rate'].std())}); {active}, and {_pct((users['active_years'] > 1).mean())} "
         f"rated in more than one calendar year."
     )
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from recsys_causal.bootstrap import (
     cluster_bootstrap_mean,
@@ -32,6 +31,8 @@ from recsys_causal.bootstrap import (
     draw_indices,
     percentile_interval,
 )
+from recsys_causal.inference import Z95
+from recsys_causal.scores import aipw_score, clip_propensity
 
 PROPENSITY_MODELS: tuple[str, ...] = ("logistic", "lightgbm")
 OUTCOME_MODELS: tuple[str, ...] = ("linear_ridge", "lightgbm")
@@ -39,7 +40,6 @@ PROPENSITY_COLUMN: dict[str, str] = {m: f"propensity_{m}" for m in PROPENSITY_MO
 PROPENSITY_LABEL: dict[str, str] = {"logistic": "logistic propensity", "lightgbm": "LightGBM propensity"}
 OUTCOME_LABEL: dict[str, str] = {"linear_ridge": "ridge outcome", "lightgbm": "LightGBM outcome"}
 KEYS: tuple[str, str] = ("user_id", "event_date")
-Z95 = float(stats.norm.ppf(0.975))
 REFIT_STREAM = 5_005  # sub-stream of the seed for the refit bootstrap's user draws
 
 # (e, m1, m0) for every row of a panel subset, cross-fitted inside that subset.
@@ -49,29 +49,6 @@ RefitFn = Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray, np.ndarray]]
 # ----------------------------------------------------------------------------------------------
 # The score
 # ----------------------------------------------------------------------------------------------
-def clip_propensity(e: np.ndarray | pd.Series, clip_eps: float) -> np.ndarray:
-    """Propensities clipped to [clip_eps, 1 - clip_eps]."""
-    if not 0.0 <= clip_eps < 0.5:
-        raise ValueError(f"clip_eps must be in [0, 0.5), got {clip_eps}")
-    return np.clip(np.asarray(e, dtype=float), clip_eps, 1.0 - clip_eps)
-
-
-def aipw_score(
-    y: np.ndarray | pd.Series,
-    a: np.ndarray | pd.Series,
-    e: np.ndarray | pd.Series,
-    m1: np.ndarray | pd.Series,
-    m0: np.ndarray | pd.Series,
-    clip_eps: float = 0.01,
-) -> np.ndarray:
-    """Row-level AIPW scores; their mean is the doubly robust ATE estimate."""
-    y, a, m1, m0 = (np.asarray(v, dtype=float) for v in (y, a, m1, m0))
-    if not np.isin(a, (0.0, 1.0)).all():
-        raise ValueError("treatment must be coded 0/1")
-    ec = clip_propensity(e, clip_eps)
-    return (m1 - m0) + a * (y - m1) / ec - (1.0 - a) * (y - m0) / (1.0 - ec)
-
-
 def score_name(propensity_model: str, outcome_model: str) -> str:
     """Stable name of one nuisance pair's score, e.g. aipw_logistic_propensity_lightgbm_outcome."""
     return f"aipw_{propensity_model}_propensity_{outcome_model}_outcome"

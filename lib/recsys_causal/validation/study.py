@@ -666,7 +666,9 @@ PRIMARY_AIPW_LABEL = aipw_label(*PRIMARY_AIPW)
 def _aipw(an: LongtermAnalysis, propensity: str, outcome: str) -> list[EstimateRow]:
     """Chapter 05's AIPW score for one nuisance pair: clustered IF SE and fixed-nuisance bootstrap."""
     from recsys_causal.bootstrap import cluster_bootstrap_mean
-    from recsys_causal.longterm.aipw import Z95, aipw_score, influence_function_se
+    from recsys_causal.inference import Z95
+    from recsys_causal.longterm.aipw import influence_function_se
+    from recsys_causal.scores import aipw_score
 
     e = an.propensity(propensity)
     m1, m0 = an.outcome(outcome)
@@ -852,7 +854,8 @@ def interference_difference_in_means(an: InterferenceAnalysis) -> list[EstimateR
 @register_estimator("interference", "Cross-fitted AIPW")
 def interference_aipw(an: InterferenceAnalysis) -> list[EstimateRow]:
     """Horvitz-Thompson and cross-fitted LightGBM AIPW of the slate total, known propensity."""
-    from recsys_causal.interference.aipw import Z95, aipw_scores, mean_with_se
+    from recsys_causal.inference import Z95
+    from recsys_causal.interference.aipw import aipw_scores, mean_with_se
 
     m = an.models()
     pi = an.data.params.promotion_probability
@@ -869,7 +872,8 @@ def interference_aipw(an: InterferenceAnalysis) -> list[EstimateRow]:
 @register_estimator("interference", "Policy values (doubly robust)")
 def interference_policy_values(an: InterferenceAnalysis) -> list[EstimateRow]:
     """Doubly robust value of each targeting policy (per eligible slate) against its true value."""
-    from recsys_causal.interference.aipw import Z95, aipw_scores
+    from recsys_causal.inference import Z95
+    from recsys_causal.interference.aipw import aipw_scores
     from recsys_causal.interference.policy import oracle_policy_value, policy_masks
 
     m = an.models()
