@@ -55,10 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--params", default="params/default.yaml")
     ap.add_argument("--renderer", default="fallback", choices=("auto", "quarto", "fallback"))
     ap.add_argument("--n-bootstrap", type=int, default=1000, help="the rerun's longterm.n_bootstrap")
+    ap.add_argument("--workdir", default="", help="keep the project copy here (a new folder), e.g. to "
+                    "time the renderers on its run with benchmarks/render.py --run-name bench")
     args = ap.parse_args(argv)
     base = ["--params", args.params, "--run-name", "bench", "--renderer", args.renderer]
     with tempfile.TemporaryDirectory(prefix="recsys-bench-") as tmp:
-        project = copy_sources(Path(tmp))
+        where = Path(args.workdir) if args.workdir else Path(tmp)
+        where.mkdir(parents=True, exist_ok=not args.workdir)
+        project = copy_sources(where)
         cold, out_cold = run(project, base)
         warm, out_warm = run(project, base)
         rerun, out_rerun = run(project, [*base, "--only", "longterm_05", "--set",
