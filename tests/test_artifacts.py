@@ -135,6 +135,17 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]  # no temp file left behind
 
 
+def test_atomic_writes_get_the_umask_mode_not_0600(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        p = atomic_write_text(tmp_path / "x.txt", "hello")
+    finally:
+        os.umask(old)
+    assert (p.stat().st_mode & 0o777) == 0o644
+
+
 def test_atomic_write_text(tmp_path):
     p = atomic_write_text(tmp_path / "a" / "b.txt", "hello")
     assert p.read_text() == "hello"

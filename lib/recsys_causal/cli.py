@@ -139,6 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args, argv)
     except BrokenPipeError:  # e.g. `recsys-causal list | head`
         return 0
+    except KeyboardInterrupt:
+        print("recsys-causal: interrupted; chapters that finished are kept (a rerun reuses them), "
+              "the interrupted one left the run as it was", file=sys.stderr)
+        return 130
 
 
 def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ENV_PARAMS_FILE = "RECSYS_CAUSAL_PARAMS"
 
@@ -107,11 +107,21 @@ class LongtermParams(_Section):
     def _iso_date(cls, v: Any) -> str:
         if isinstance(v, _dt.date):  # an unquoted date in YAML
             return v.isoformat()
+        if not isinstance(v, str):
+            raise ValueError(f"expected a date YYYY-MM-DD, got {type(v).__name__} {v!r}")
         try:
             _dt.date.fromisoformat(v)
         except ValueError as exc:
             raise ValueError("expected a date YYYY-MM-DD") from exc
         return v
+
+
+    @model_validator(mode="after")
+    def _folds_need_users(self) -> LongtermParams:
+        if not self.data_path and self.n_folds > self.sim_n_users:
+            raise ValueError(f"longterm.n_folds ({self.n_folds}) is more than longterm.sim_n_users "
+                             f"({self.sim_n_users}): every fold needs users")
+        return self
 
 
 class InterferenceParams(_Section):
@@ -156,6 +166,13 @@ class InterferenceParams(_Section):
     model_max_depth: int = Field(4, ge=1, le=16, description="maximum tree depth of the outcome models")
     segment_min_slates: int = Field(30, ge=1, description="segments with fewer slates are not reported")
 
+    @model_validator(mode="after")
+    def _focal_min_inside_the_slate(self) -> InterferenceParams:
+        if self.focal_min_position > self.slate_size:
+            raise ValueError(f"interference.focal_min_position ({self.focal_min_position}) must be at most "
+                             f"interference.slate_size ({self.slate_size})")
+        return self
+
     @field_validator("focal_max_position")
     @classmethod
     def _focal_range(cls, v: int, info: Any) -> int:
@@ -193,6 +210,16 @@ class ValidationParams(_Section):
     lt_unmeasured_confounding: float = Field(
         1.0, gt=0.0, le=10.0, description="sim_unmeasured_confounding of scenario (e)"
     )
+
+    @model_validator(mode="after")
+    def _dask_needs_a_scheduler(self) -> ValidationParams:
+        if self.backend == "dask" and not self.scheduler_address.strip():
+            raise ValueError("validation.backend 'dask' needs validation.scheduler_address "
+                             "(e.g. tcp://127.0.0.1:8786)")
+        if self.n_folds > self.lt_n_users:
+            raise ValueError(f"validation.n_folds ({self.n_folds}) is more than validation.lt_n_users "
+                             f"({self.lt_n_users}): every fold needs users")
+        return self
 
 
 class Params(BaseModel):
@@ -250,9 +277,14 @@ def _format_validation_error(exc: ValidationError, origin: str) -> str:
             [*SHARED_KEYS, *SECTIONS]
         )
         return f"{origin}: unknown parameter '{loc}'; known keys here: {', '.join(known)}"
-    expected = _expected_form(first["loc"])
     if isinstance(msg, str) and msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
+    if first["type"] == "value_error" and isinstance(value, dict):
+        # a rule across parameters of one section: the message names them
+        return f"{origin}: {msg}"
+    if first["type"] == "model_type" and value is None and len(first["loc"]) == 1:
+        return f"{origin}: section '{loc}' is empty (null); give it keys or leave it out"
+    expected = _expected_form(first["loc"])
     extra = f" (expected {expected})" if expected and expected not in msg and not msg.startswith("expected") else ""
     return f"{origin}: parameter '{loc}' = {value!r} is invalid: {msg}{extra}"
 
@@ -302,10 +334,14 @@ def build_params(data: dict[str, Any] | None = None, origin: str = "parameters")
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a parameter YAML file into a dict, with a clear error for a missing or bad file."""
     p = Path(path)
+    if p.is_dir():
+        raise ParamsError(f"parameter file '{p}' is a folder; expected a YAML file")
     if not p.is_file():
         raise ParamsError(f"parameter file '{p}' does not exist")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ParamsError(f"parameter file '{p}' is not UTF-8 text; save it as UTF-8") from None
     except yaml.YAMLError as exc:
         raise ParamsError(f"parameter file '{p}' is not valid YAML: {exc}".splitlines()[0]) from None
     if not isinstance(data, dict):
@@ -343,7 +379,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             if path[1] not in SECTIONS[path[0]].model_fields:
                 known = ", ".join(sorted(SECTIONS[path[0]].model_fields))
                 raise ParamsError(f"override '{text}': unknown parameter '{path[0]}.{path[1]}'; known keys: {known}")
-            out.setdefault(path[0], {})[path[1]] = value
+            if not isinstance(out.get(path[0]), dict):
+                out[path[0]] = {}  # a section left empty (null) in the file
+            out[path[0]][path[1]] = value
         elif path[0] in SHARED_KEYS and len(path) == 1:
             out[path[0]] = value
         else:

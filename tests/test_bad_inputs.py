@@ -1,0 +1,138 @@
+"""Bad input, as a user types it: every case exits 2 with one line naming the offending thing,
+before any chapter runs, and leaves an existing run directory byte for byte as it was."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from recsys_causal import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST = str(ROOT / "params" / "test.yaml")
+
+
+def _files(tmp: Path) -> dict[str, Path]:
+    """Bad files and folders the cases point at."""
+    out = {}
+    out["bad_yaml"] = tmp / "bad.yaml"
+    out["bad_yaml"].write_text("longterm: [unclosed\n")
+    out["utf16"] = tmp / "utf16.yaml"
+    out["utf16"].write_bytes("seed: 7\n".encode("utf-16"))
+    out["null_section"] = tmp / "null.yaml"
+    out["null_section"].write_text("seed: 7\nlongterm:\n")
+    out["list_file"] = tmp / "list.yaml"
+    out["list_file"].write_text("- 1\n- 2\n")
+    out["folder"] = tmp / "a-folder"
+    out["folder"].mkdir()
+    out["a_file"] = tmp / "not-a-folder.csv"
+    out["a_file"].write_text("x\n")
+    kuai = tmp / "kuairec"
+    kuai.mkdir()
+    (kuai / "small_matrix.csv").write_text("user_id,video_id,play_duration,video_duration,time,date,timestamp\n1,2,3,4,t,20200101,1\n")
+    out["kuairec_no_watch_ratio"] = kuai
+    empty_ml = tmp / "ml-empty"
+    empty_ml.mkdir()
+    out["movielens_empty"] = empty_ml
+    ml = tmp / "ml-bad"
+    ml.mkdir()
+    (ml / "ratings.csv").write_text("userId,movieId,score,timestamp\n1,2,3.0,4\n")
+    (ml / "movies.csv").write_text("movieId,title,genres\n2,X (1999),Drama\n")
+    out["movielens_bad_header"] = ml
+    return out
+
+
+CASES = [
+    # parameters given on the command line
+    (["--set", "longterm.nope=1"], "longterm.nope"),
+    (["--set", "nope.key=1"], "nope.key"),
+    (["--set", "longterm.a.b=1"], "longterm"),
+    (["--set", "longterm.n_bootstrap=many"], "longterm.n_bootstrap"),
+    (["--set", "longterm.n_bootstrap=5"], "longterm.n_bootstrap"),
+    (["--set", "longterm.n_bootstrap=true"], "longterm.n_bootstrap"),
+    (["--set", "longterm.n_bootstrap=12.5"], "longterm.n_bootstrap"),
+    (["--set", "seed=true"], "seed"),
+    (["--set", "seed=-1"], "seed"),
+    (["--set", "seed=abc"], "seed"),
+    (["--set", "longterm.treatment_cutoff=2"], "longterm.treatment_cutoff"),
+    (["--set", "longterm.clip_eps=0.7"], "longterm.clip_eps"),
+    (["--set", "longterm.high_watch_threshold=high"], "longterm.high_watch_threshold"),
+    (["--set", "longterm.multiplicity_method=maybe"], "longterm.multiplicity_method"),
+    (["--set", "longterm.primary_propensity=forest"], "longterm.primary_propensity"),
+    (["--set", "longterm.sim_start_date=20200705"], "longterm.sim_start_date"),
+    (["--set", "longterm.sim_start_date=2020-13-45"], "longterm.sim_start_date"),
+    (["--set", "longterm.n_folds=20", "--set", "longterm.sim_n_users=10"], "longterm.n_folds"),
+    (["--set", "interference.focal_min_position=30"], "interference.focal_min_position"),
+    (["--set", "interference.layout=xlsx"], "interference.layout"),
+    (["--set", "validation.backend=dask"], "validation.scheduler_address"),
+    (["--set", "validation.scenarios=[a,z]"], "validation.scenarios"),
+    (["--set", "validation.n_replicates=1"], "validation.n_replicates"),
+    (["--set", "novalue"], "novalue"),
+    # parameter files
+    (["--params", "{bad_yaml}"], "bad.yaml"),
+    (["--params", "{utf16}"], "utf16.yaml"),
+    (["--params", "{null_section}"], "longterm"),
+    (["--params", "{list_file}"], "list.yaml"),
+    (["--params", "{folder}"], "a-folder"),
+    (["--params", "params/nope.yaml"], "nope.yaml"),
+    # run names and chapters
+    (["--run-name", "../../x"], "run name '../../x'"),
+    (["--run-name", "/abs/path"], "run name '/abs/path'"),
+    (["--run-name", ""], "run name ''"),
+    (["--run-name", ".hidden"], "not starting with '.'"),
+    (["--run-name", "x" * 65], "64 characters"),
+    (["--run-name", "a b"], "run name 'a b'"),
+    (["--only", "chapter_99"], "chapter_99"),
+    # data sources
+    (["--set", "longterm.data_path=/nonexistent/KuaiRec"], "/nonexistent/KuaiRec"),
+    (["--set", "longterm.data_path={a_file}"], "not-a-folder.csv"),
+    (["--set", "longterm.data_path={kuairec_no_watch_ratio}"], "watch_ratio"),
+    (["--set", "interference.data_path=/nonexistent/ml-1m"], "/nonexistent/ml-1m"),
+    (["--set", "interference.data_path={movielens_empty}"], "ml-empty"),
+    (["--set", "interference.data_path={movielens_bad_header}"], "rating"),
+]
+
+
+@pytest.fixture()
+def good_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An existing run directory (a stand-in with a few files) that bad input must not touch."""
+    runs = tmp_path / "runs"
+    run = runs / "default"
+    (run / "executed").mkdir(parents=True)
+    (run / "params.yaml").write_text("seed: 7\n")
+    (run / "run_info.json").write_text("{}\n")
+    (run / "executed" / "x.ipynb").write_text("{}\n")
+    monkeypatch.setenv("RECSYS_CAUSAL_RUNS_DIR", str(runs))
+    monkeypatch.delenv("RECSYS_CAUSAL_PARAMS", raising=False)
+    return run
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize(("args", "needle"), CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
+def test_bad_input_exits_2_with_one_line_and_changes_nothing(args, needle, tmp_path, good_run, capsys,
+                                                             monkeypatch) -> None:
+    monkeypatch.chdir(ROOT)
+    files = _files(tmp_path)
+    argv = [a.format(**{k: str(v) for k, v in files.items()}) for a in args]
+    if "--params" not in argv:
+        argv = ["--params", TEST, *argv]
+    if "--run-name" not in argv:
+        argv += ["--run-name", "default"]
+    before = _digest(good_run.parent)
+    code = cli.main(["run", *argv, "--no-render"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, err
+    assert len(err) == 1 and err[0].startswith("recsys-causal: error: "), err
+    assert needle.format(**{k: str(v) for k, v in files.items()}) in err[0], err[0]
+    assert "Traceback" not in err[0] and "pydantic" not in err[0].lower()
+    assert _digest(good_run.parent) == before  # nothing written, nothing replaced
+
+
+def test_there_are_at_least_forty_cases() -> None:
+    assert len(CASES) >= 40
