@@ -44,6 +44,56 @@ def _files(tmp: Path) -> dict[str, Path]:
     return out
 
 
+@pytest.fixture(scope="module")
+def kuairec_variants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A small simulated KuaiRec folder and copies broken one way each."""
+    import pandas as pd
+
+    from recsys_causal.simulate.kuairec import simulate_kuairec
+
+    base = tmp_path_factory.mktemp("kuairec")
+    good = base / "good"
+    simulate_kuairec(good, n_users=30, n_days=20, seed=3)
+    df = pd.read_csv(good / "small_matrix.csv")
+
+    def variant(name: str, frame: pd.DataFrame) -> Path:
+        d = base / name
+        d.mkdir()
+        frame.to_csv(d / "small_matrix.csv", index=False)
+        return d
+
+    stray = df.copy()
+    stray.loc[0, "date"] = 20990101
+    neg = df.copy()
+    neg.loc[:4, "play_duration"] = -100
+    one_day = df[df["date"] == df["date"].min()]
+    return {"good": good, "stray_date": variant("stray", stray), "negative_duration": variant("neg", neg),
+            "one_day": variant("one-day", one_day)}
+
+
+DATA_CASES = [
+    ("stray_date", [], "row(s) dated outside the data's period"),
+    ("negative_duration", [], "column 'play_duration' has 5 negative value(s)"),
+    ("one_day", [], "longterm.outcome_horizon_days=7"),
+    ("good", ["--set", "longterm.outcome_horizon_days=30"], "longterm.outcome_horizon_days=30"),
+    ("good", ["--set", "longterm.high_watch_threshold=99"], "no user-day is a high-watch day"),
+    ("good", ["--set", "longterm.high_watch_threshold=0.001", "--set", "longterm.treatment_cutoff=0"],
+     "every user-day is a high-watch day"),
+]
+
+
+@pytest.mark.parametrize(("variant", "extra", "needle"), DATA_CASES, ids=[f"{v} {' '.join(e)}" for v, e, _ in DATA_CASES])
+def test_data_the_track_cannot_analyse_is_refused_before_any_chapter(variant, extra, needle, kuairec_variants,
+                                                                       good_run, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(ROOT)
+    before = _digest(good_run.parent)
+    code = cli.main(["run", "--params", TEST, "--set", f"longterm.data_path={kuairec_variants[variant]}", *extra,
+                     "--only", "longterm_01", "--run-name", "default", "--no-render"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and needle in err[0], err
+    assert _digest(good_run.parent) == before
+
+
 CASES = [
     # parameters given on the command line
     (["--set", "longterm.nope=1"], "longterm.nope"),
@@ -135,4 +185,4 @@ def test_bad_input_exits_2_with_one_line_and_changes_nothing(args, needle, tmp_p
 
 
 def test_there_are_at_least_forty_cases() -> None:
-    assert len(CASES) >= 40
+    assert len(CASES) + len(DATA_CASES) >= 40

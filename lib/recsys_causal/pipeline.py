@@ -62,7 +62,9 @@ class RunResult:
 def preflight(params: Params, sections: Sequence[str]) -> None:
     """Check the data sources of the tracks about to run (folders exist, headers have the columns).
 
-    Runs before any chapter so a wrong path or a file lacking a column fails in a second.
+    Runs before any chapter so a wrong path, a file lacking a column or data the track cannot
+    analyse (stray dates, negative durations, too short a calendar, no treatment contrast) fails
+    in seconds, with one line.
     """
     for section in sections:
         sec = params.section(section)
@@ -75,9 +77,12 @@ def preflight(params: Params, sections: Sequence[str]) -> None:
         if not folder.is_dir():
             raise DataError(f"{section}.data_path '{data_path}' is not a folder (expected a dataset folder)")
         if section == "longterm":
+            from recsys_causal.data.kuairec import check_contents
             from recsys_causal.data.kuairec import validate_folder as validate_kuairec
 
             validate_kuairec(folder, sec.matrix)
+            check_contents(folder, sec.matrix, sec.high_watch_threshold, sec.treatment_cutoff,
+                           sec.outcome_horizon_days)
         elif section == "interference":
             from recsys_causal.data.movielens import validate_folder as validate_movielens
 
@@ -319,10 +324,12 @@ def run_pipeline(
     argv: Sequence[str] | None = None,
     out: TextIO = sys.stdout,
     force: bool = False,
+    check_data: bool = True,
 ) -> RunResult:
     """Execute `chapters` in order on `params` into data/runs/<run_name>/, then render the book
     (after re-executing any earlier chapter of the run that was made with other parameters)."""
-    preflight(params, sorted({c.section for c in chapters if c.section != "validation"}))
+    if check_data:  # the CLI checks before it takes the run's lock, and says so here
+        preflight(params, sorted({c.section for c in chapters if c.section != "validation"}))
     run_dir = runs_dir(root) / run_name
     run_dir.mkdir(parents=True, exist_ok=True)
     write_run_info(run_dir, params, root, argv, sorted({c.section for c in chapters}))

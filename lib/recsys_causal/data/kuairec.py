@@ -366,3 +366,73 @@ def read_optional(folder: str | Path, name: str) -> pd.DataFrame | None:
     if not path.is_file():
         return None
     return pd.read_csv(path)
+
+
+# ----------------------------------------------------------------------------------------------
+# Up-front content checks (before any chapter runs)
+# ----------------------------------------------------------------------------------------------
+MAX_DATE_GAP_DAYS = 14  # a date this far from every other date is taken for a stray value
+PRIOR_WINDOW_DAYS = 3  # the panel's prior_3day_* history needs this many earlier days
+
+
+def check_contents(folder: str | Path, matrix: str, high_watch_threshold: float, treatment_cutoff: float | str,
+                   outcome_horizon_days: int) -> None:
+    """Read the few columns the checks need and refuse data the long-term track cannot analyse.
+
+    Raises `DataError` with one line for: negative durations, a stray date (a date more than
+    `MAX_DATE_GAP_DAYS` from the bulk of the data: one mistyped year would add decades of empty
+    user-days), a calendar too short for the prior window plus the outcome horizon, and a
+    treatment that every user-day or none has (no contrast to estimate).
+    """
+    path = matrix_path(folder, matrix)
+    cols = ["user_id", "date", "play_duration", "video_duration", "watch_ratio"]
+    try:
+        t = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+            include_columns=cols, column_types={c: _READ_TYPES[c] for c in cols if c in _READ_TYPES}))
+    except pa.ArrowInvalid:
+        return  # unparsable values: the loader names the column and the value
+    for col in ("play_duration", "video_duration"):
+        v = t.column(col).to_numpy(zero_copy_only=False)
+        n_neg = int((v < 0).sum())
+        if n_neg:
+            raise DataError(f"{path.name}: column '{col}' has {n_neg:,} negative value(s) (expected a duration >= 0 ms)")
+    dates = t.column("date").drop_null().to_numpy(zero_copy_only=False)
+    if not len(dates):
+        return
+    try:
+        days = pd.to_datetime(pd.Series(np.unique(dates.astype(np.int64)).astype(str)), format="%Y%m%d")
+    except (ValueError, TypeError):
+        return  # not calendar dates: the loader says so
+    day_num = ((days - days.min()).dt.days).to_numpy()
+    counts = pd.Series(dates.astype(np.int64)).value_counts()
+    # the bulk: the run of dates without gaps above the limit that holds the most rows
+    breaks = np.flatnonzero(np.diff(day_num) > MAX_DATE_GAP_DAYS)
+    blocks = np.split(np.arange(len(day_num)), breaks + 1)
+    rows_of = [int(counts.loc[[int(days.iloc[i].strftime("%Y%m%d")) for i in b]].sum()) for b in blocks]
+    bulk = blocks[int(np.argmax(rows_of))]
+    stray = [i for b in blocks if b is not bulk for i in b]
+    if stray:
+        first = days.iloc[stray[0]].strftime("%Y%m%d")
+        n_rows = int(sum(counts.loc[int(days.iloc[i].strftime("%Y%m%d"))] for i in stray))
+        lo, hi = days.iloc[bulk[0]].date(), days.iloc[bulk[-1]].date()
+        raise DataError(
+            f"{path.name}: {n_rows:,} row(s) dated outside the data's period {lo} to {hi} (e.g. {first}, more than "
+            f"{MAX_DATE_GAP_DAYS} days from any other date); fix or remove them")
+    n_days = int(day_num[bulk[-1]] - day_num[bulk[0]]) + 1
+    if n_days <= PRIOR_WINDOW_DAYS + outcome_horizon_days:
+        raise DataError(
+            f"{path.name}: the data span {n_days} day(s), too few for {PRIOR_WINDOW_DAYS} days of history plus "
+            f"longterm.outcome_horizon_days={outcome_horizon_days} (need at least "
+            f"{PRIOR_WINDOW_DAYS + outcome_horizon_days + 1})")
+    if isinstance(treatment_cutoff, str):
+        return  # 'median': half of the user-days are treated by construction
+    day = pd.DataFrame({"u": t.column("user_id").to_numpy(zero_copy_only=False),
+                        "d": t.column("date").to_numpy(zero_copy_only=False),
+                        "h": t.column("watch_ratio").to_numpy(zero_copy_only=False) >= high_watch_threshold})
+    rate = float((day.groupby(["u", "d"], sort=False)["h"].mean() >= treatment_cutoff).mean())
+    if rate in (0.0, 1.0):
+        which = "every" if rate == 1.0 else "no"
+        raise DataError(
+            f"{path.name}: {which} user-day is a high-watch day with longterm.high_watch_threshold="
+            f"{high_watch_threshold:g} and longterm.treatment_cutoff={treatment_cutoff:g}, so there is no contrast to "
+            "estimate; change one of them")
