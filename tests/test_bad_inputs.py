@@ -186,3 +186,24 @@ def test_bad_input_exits_2_with_one_line_and_changes_nothing(args, needle, tmp_p
 
 def test_there_are_at_least_forty_cases() -> None:
     assert len(CASES) + len(DATA_CASES) >= 40
+
+
+def test_a_corrupt_manifest_or_a_read_only_run_directory_is_one_line(good_run, capsys, monkeypatch) -> None:
+    import os
+
+    monkeypatch.chdir(ROOT)
+    (good_run / "manifest.json").write_text('{"artifacts": {"x": ')  # a half-written file
+    before = _digest(good_run.parent)
+    code = cli.main(["run", "--params", TEST, "--only", "longterm_01", "--run-name", "default", "--no-render"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "manifest.json is not valid JSON" in err[0], err
+    assert _digest(good_run.parent) == before
+    (good_run / "manifest.json").unlink()
+    # a folder this user cannot write (simulated: the tests may run as root, who writes anyway)
+    import recsys_causal.runs as runs
+
+    real = os.access
+    monkeypatch.setattr(runs.os, "access", lambda p, mode: False if Path(p) == good_run else real(p, mode))
+    code = cli.main(["run", "--params", TEST, "--only", "longterm_01", "--run-name", "default", "--no-render"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "read-only" in err[0] and str(good_run) in err[0], err

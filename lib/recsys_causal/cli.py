@@ -12,7 +12,14 @@ from recsys_causal.chapters import CHAPTERS, PARTS, select_chapters
 from recsys_causal.data.errors import DataError
 from recsys_causal.params import SECTIONS, ParamsError, load_params, type_text
 from recsys_causal.paths import project_root, resolve, runs_dir
-from recsys_causal.runs import RunBusy, RunNameError, check_run_name, run_lock
+from recsys_causal.runs import (
+    RunBusy,
+    RunDirError,
+    RunNameError,
+    check_run_dir,
+    check_run_name,
+    run_lock,
+)
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -87,6 +94,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     missing = [c.notebook for c in chapters if not (root / c.notebook).is_file()]
     if missing:
         return _error(f"chapter notebook(s) missing: {', '.join(missing)}")
+    check_run_dir(runs_dir(root) / args.run_name)
     t0 = time.perf_counter()
     try:
         with run_lock(runs_dir(root) / args.run_name):
@@ -160,7 +168,7 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
             for path in sync_parameters_cells():
                 print(f"updated {Path(path).relative_to(project_root())}")
             return 0
-    except (ParamsError, DataError, RunNameError, RunBusy) as exc:
+    except (ParamsError, DataError, RunNameError, RunBusy, RunDirError) as exc:
         return _error(str(exc).splitlines()[0])
     except FileNotFoundError as exc:
         return _error(str(exc).splitlines()[0])

@@ -28,6 +28,28 @@ class RunBusy(RuntimeError):
     """Another process holds the run."""
 
 
+class RunDirError(ValueError):
+    """The run directory cannot be used as it is (not writable, corrupt manifest)."""
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """Refuse, in one line, a run directory the pipeline could not use: not writable, or a
+    manifest that is not valid JSON (a chapter would fail on it after its kernel started)."""
+    import json
+
+    run_dir = Path(run_dir)
+    existing = next((p for p in (run_dir, *run_dir.parents) if p.exists()), None)
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise RunDirError(f"run directory '{run_dir}' cannot be written ('{existing}' is read-only)")
+    manifest = run_dir / "manifest.json"
+    if manifest.is_file():
+        try:
+            json.loads(manifest.read_text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RunDirError(f"run '{run_dir.name}': manifest.json is not valid JSON ({str(exc).splitlines()[0]}); "
+                              "delete it and the run's artifacts are rebuilt") from None
+
+
 def check_run_name(name: str) -> str:
     """`name` when it is a valid run name, else RunNameError naming the rule."""
     if not isinstance(name, str) or not RUN_NAME_RE.match(name):
