@@ -124,3 +124,14 @@ def test_user_activity_sentence_holds_for_a_median_span_of_zero_days() -> None:
     assert "half rate everything on a single day" in text and "at most 0 days" not in text
     users["activity_span_days"] = [1, 1, 9]
     assert "at most 1 day," in ov.describe_user_features(users)
+
+
+def test_fewer_slates_than_asked_are_said_with_the_parameter() -> None:
+    import pandas as pd
+
+    from recsys_causal.interference import overview as ov
+
+    slates = pd.DataFrame({"slate_id": [1, 1, 2, 2, 3]})
+    assert "has 3 slates, one per sampled user" in ov.describe_slate_count(slates, 3, 12)
+    text = ov.describe_slate_count(slates, 200, 12)
+    assert "not the 200 asked for" in text and "interference.n_slate_users" in text and "3 slates" in text

@@ -332,3 +332,13 @@ def describe_slate_design(slates: pd.DataFrame, focal_min_position: int, focal_m
         f"a slate has {c.mean():.2f} same-cluster competitors on average, and {_pct((c > 0).mean())} of slates "
         "have at least one, the items a promotion could take clicks from most directly."
     )
+
+
+def describe_slate_count(slates: pd.DataFrame, n_requested: int, slate_size: int) -> str:
+    """How many slates the experiment has, and why when it is fewer than were asked for."""
+    n = int(slates["slate_id"].nunique())
+    if n >= n_requested:
+        return f"The experiment has {n:,} slates, one per sampled user."
+    return (f"**Only {n:,} users have at least slate_size={slate_size} ratings, so the experiment has {n:,} "
+            f"slates, not the {n_requested:,} asked for** (interference.n_slate_users); every interval below "
+            f"is as wide as {n:,} slates make it.")
