@@ -67,14 +67,17 @@ def kuairec_variants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path
     neg = df.copy()
     neg.loc[:4, "play_duration"] = -100
     one_day = df[df["date"] == df["date"].min()]
+    iso = df.astype({"date": str})
+    iso.loc[0, "date"] = "2020-07-05"
     return {"good": good, "stray_date": variant("stray", stray), "negative_duration": variant("neg", neg),
-            "one_day": variant("one-day", one_day)}
+            "one_day": variant("one-day", one_day), "iso_date": variant("iso", iso)}
 
 
 DATA_CASES = [
     ("stray_date", [], "row(s) dated outside the data's period"),
     ("negative_duration", [], "column 'play_duration' has 5 negative value(s)"),
     ("one_day", [], "longterm.outcome_horizon_days=7"),
+    ("iso_date", [], "column 'date' has a non-numeric value '2020-07-05' (expected a date written YYYYMMDD"),
     ("good", ["--set", "longterm.outcome_horizon_days=30"], "longterm.outcome_horizon_days=30"),
     ("good", ["--set", "longterm.high_watch_threshold=99"], "no user-day is a high-watch day"),
     ("good", ["--set", "longterm.high_watch_threshold=0.001", "--set", "longterm.treatment_cutoff=0"],
@@ -107,6 +110,7 @@ CASES = [
     (["--set", "seed=-1"], "seed"),
     (["--set", "seed=abc"], "seed"),
     (["--set", "longterm.treatment_cutoff=2"], "longterm.treatment_cutoff"),
+    (["--set", "longterm.treatment_cutoff=abc"], "parameter 'longterm.treatment_cutoff' ="),
     (["--set", "longterm.clip_eps=0.7"], "longterm.clip_eps"),
     (["--set", "longterm.high_watch_threshold=high"], "longterm.high_watch_threshold"),
     (["--set", "longterm.multiplicity_method=maybe"], "longterm.multiplicity_method"),

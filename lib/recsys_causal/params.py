@@ -266,9 +266,15 @@ SHARED_KEYS = ("seed",)
 # ----------------------------------------------------------------------------------------------
 # Loading, overriding and error formatting
 # ----------------------------------------------------------------------------------------------
+UNION_MEMBERS = {"float", "int", "str", "bool"}  # pydantic adds the union member to a location
+
+
 def _format_validation_error(exc: ValidationError, origin: str) -> str:
     first = exc.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"])
+    parts = [str(p) for p in first["loc"]]
+    if len(parts) > 2 and (parts[-1] in UNION_MEMBERS or parts[-1].startswith("literal[")):
+        parts = parts[:-1]
+    loc = ".".join(parts)
     value = first.get("input")
     msg = first["msg"]
     if first["type"] == "extra_forbidden":

@@ -194,7 +194,8 @@ def _read_table(path: Path) -> pa.Table:
         msg = str(exc).splitlines()[0]
         col = _column_from_arrow_error(msg, header)
         if col:
-            expected = "integer" if _READ_TYPES[col] == pa.int64() else "number"
+            expected = ("a date written YYYYMMDD, e.g. 20200705" if col == "date" else
+                        "integer" if _READ_TYPES[col] == pa.int64() else "number")
             bad = msg.split("invalid value", 1)[-1].strip() if "invalid value" in msg else ""
             raise DataError(
                 f"{path.name}: column '{col}' has a non-numeric value {bad} (expected {expected})".replace("  ", " ")
@@ -390,7 +391,8 @@ def check_contents(folder: str | Path, matrix: str, high_watch_threshold: float,
         t = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
             include_columns=cols, column_types={c: _READ_TYPES[c] for c in cols if c in _READ_TYPES}))
     except pa.ArrowInvalid:
-        return  # unparsable values: the loader names the column and the value
+        _read_table(path)  # names the column and the value (DataError)
+        return
     for col in ("play_duration", "video_duration"):
         v = t.column(col).to_numpy(zero_copy_only=False)
         n_neg = int((v < 0).sum())
