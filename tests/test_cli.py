@@ -132,3 +132,38 @@ def test_a_run_held_by_another_process_is_refused_and_a_dead_holder_is_taken_ove
         holder.wait()
     with run_lock(run_dir):  # the killed holder's lock is gone with it
         assert (run_dir / ".lock").read_text().strip() == str(os.getpid())
+
+
+@pytest.mark.e2e
+def test_a_run_killed_mid_chapter_damages_nothing_and_resumes(tmp_path):
+    """kill -9 while a chapter runs: no half notebook counts as executed, the run's record is
+    intact, and the next run executes that chapter again and succeeds."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    project = copy_project(tmp_path / "project")
+    run_dir = project / "data/runs/killed"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECSYS_CAUSAL_")}
+    args = [sys.executable, "-m", "recsys_causal.cli", "run", "--params", "params/test.yaml", "--run-name",
+            "killed", "--only", "longterm_01", "--no-render"]
+    proc = subprocess.Popen(args, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    attempt = run_dir / "executed/longterm/01_panel.attempt.ipynb"
+    deadline = time.time() + 120
+    while not attempt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert attempt.exists(), "the chapter never started"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    executed = run_dir / "executed/longterm/01_panel.ipynb"
+    assert not executed.exists() and not executed.with_name(executed.name + ".key").exists()
+    assert not (run_dir / "params.yaml").exists()  # an attempt that did not finish is not the run's record
+    if (run_dir / "manifest.json").exists():
+        json.loads((run_dir / "manifest.json").read_text())  # never half written
+    r = run_cli(["run", "--params", "params/test.yaml", "--run-name", "killed", "--only", "longterm_01",
+                 "--no-render"], project)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "longterm_01" in r.stdout and "... ok" in r.stdout and executed.is_file()
