@@ -221,14 +221,31 @@ def test_code_change_makes_artifacts_stale(tmp_path, monkeypatch):
     CALLS.clear()
     store_for(tmp_path).get("toy_upstream.parquet")
     assert CALLS == []
-    monkeypatch.setattr(artifacts, "code_fingerprint", lambda: "edited-estimator")
+    monkeypatch.setattr(artifacts, "code_fingerprint", lambda module="": "edited-estimator")
     store_for(tmp_path).get("toy_upstream.parquet")
     assert CALLS == ["upstream"]
     entry = store_for(tmp_path).manifest()["artifacts"]["toy_upstream.parquet"]
     assert entry["code_fingerprint"] == "edited-estimator"
 
 
-def test_code_fingerprint_ignores_presentation_modules():
-    fp = artifacts.code_fingerprint()
-    assert len(fp) == 16 and fp == artifacts.code_fingerprint()
-    assert "render" in artifacts._PRESENTATION_ONLY
+def test_code_fingerprint_follows_what_a_builder_imports(tmp_path):
+    """Editing a plot leaves the panel fresh; editing the panel code makes it stale (and, through
+    the upstream keys, everything built on it)."""
+    import shutil
+
+    pkg = tmp_path / "recsys_causal"
+    shutil.copytree(artifacts.PACKAGE_DIR, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    files = {f.relative_to(pkg).as_posix() for f in artifacts.module_closure("recsys_causal.longterm.build_panel", pkg)}
+    assert "longterm/panel.py" in files and "data/kuairec.py" in files and "artifacts.py" in files
+    assert "longterm/plots.py" not in files and "render/book.py" not in files
+
+    def fp() -> str:
+        artifacts.code_fingerprint.cache_clear()
+        return artifacts.code_fingerprint("recsys_causal.longterm.build_panel", pkg)
+
+    before = fp()
+    (pkg / "longterm" / "plots.py").write_text((pkg / "longterm" / "plots.py").read_text() + "\n# a new colour\n")
+    assert fp() == before
+    (pkg / "longterm" / "panel.py").write_text((pkg / "longterm" / "panel.py").read_text() + "\n# an edit\n")
+    assert fp() != before
+    artifacts.code_fingerprint.cache_clear()

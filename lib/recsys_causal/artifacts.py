@@ -41,24 +41,57 @@ BUILDER_MODULES: tuple[str, ...] = (
 )
 
 
-# Modules that present results but do not shape any artifact's content.
-_PRESENTATION_ONLY = ("render", "cli.py", "pipeline.py", "notebooks.py", "context.py", "style.py")
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _module_file(module: str, pkg_dir: Path) -> Path | None:
+    """The source file of `recsys_causal.<...>` inside `pkg_dir` (module or package)."""
+    parts = module.split(".")[1:]
+    base = pkg_dir.joinpath(*parts)
+    for cand in (base.with_suffix(".py"), base / "__init__.py"):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def _imports(path: Path, pkg: str = "recsys_causal") -> set[str]:
+    """Package modules a file imports anywhere (top level or inside functions), statically."""
+    import ast
+
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.split(".")[0] == pkg}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == pkg and not node.level:
+            out.add(node.module)
+            out |= {f"{node.module}.{a.name}" for a in node.names}  # `from pkg.sub import module`
+    return out
+
+
+def module_closure(module: str, pkg_dir: Path = PACKAGE_DIR) -> list[Path]:
+    """The source files `module` runs with: itself and every package module it imports,
+    transitively (their parent packages' __init__ files included)."""
+    seen: dict[Path, None] = {}
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):  # a module's parent packages run too
+            f = _module_file(".".join(parts[:i]), pkg_dir)
+            if f is not None and f not in seen:
+                seen[f] = None
+                todo.extend(_imports(f))
+    return sorted(seen)
 
 
 @functools.cache
-def code_fingerprint() -> str:
-    """Hash of the package's computing source files: a code change makes artifacts stale.
-
-    The package version alone would not notice an edited estimator; the renderer, CLI and
-    notebook plumbing are left out because they do not change what an artifact holds.
-    """
-    pkg = Path(__file__).resolve().parent
+def code_fingerprint(module: str = "recsys_causal.artifacts", pkg_dir: Path = PACKAGE_DIR) -> str:
+    """Hash of the source files a builder's module runs with (`module_closure`): editing an
+    estimator makes the artifacts it computes stale, editing a plot or a sentence that no builder
+    imports does not."""
     h = hashlib.sha256()
-    for f in sorted(pkg.rglob("*.py")):
-        rel = f.relative_to(pkg).as_posix()
-        if rel.split("/")[0] in _PRESENTATION_ONLY:
-            continue
-        h.update(rel.encode())
+    for f in module_closure(module, pkg_dir):
+        h.update(f.relative_to(pkg_dir).as_posix().encode())
         h.update(f.read_bytes())
     return h.hexdigest()[:16]
 
@@ -258,7 +291,7 @@ class RunStore:
         b = get_builder(name)
         parts = [
             b.name,
-            code_fingerprint(),
+            code_fingerprint(b.func.__module__),
             self.params.digest(b.section, list(b.keys) if b.keys is not None else None),
             self.data_fingerprint(b.section),
             *(self.expected_key(u) for u in b.upstream),
@@ -320,7 +353,7 @@ class RunStore:
                 "data_fingerprint": self.data_fingerprint(section),
                 "simulated": self.is_simulated(section),
                 "package_version": __version__,
-                "code_fingerprint": code_fingerprint(),
+                "code_fingerprint": code_fingerprint(get_builder(name).func.__module__) if builder_name else "",
                 "sha256": file_sha256(path),
                 "size": path.stat().st_size,
                 "mtime_ns": path.stat().st_mtime_ns,

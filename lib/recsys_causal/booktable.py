@@ -24,8 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsys_causal.render.tables import NUM_RE, pipe_table
-
+NUM_RE = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 MAX_COLUMNS = 7
 MISSING = "\u2014"  # em dash
 MISSING_NOTE = f"{MISSING}: not defined for this row."
@@ -276,3 +275,37 @@ def install_display() -> None:
     formatters = ip.display_formatter.formatters
     formatters["text/html"].for_type(pd.DataFrame, lambda df: None)
     formatters["text/markdown"].for_type(pd.DataFrame, lambda df: book_table(df).to_markdown())
+
+
+def _breakable(s: str) -> str:
+    """Let long snake_case / a/b names wrap in a narrow column (zero-width spaces after _ and /)."""
+    return s.replace("_", "_\u200b").replace("/", "/\u200b") if len(s) > 12 else s
+
+
+def _md_cell(s: str) -> str:
+    s = s.replace("\\", "\\\\").replace("|", "\\|")
+    for ch in "*_`@<>[]#$~^":
+        s = s.replace(ch, "\\" + ch)
+    return s or " "
+
+
+def pipe_table(header: list[str], rows: list[list[str]], caption: str = "", label: str = "",
+               numeric: list[bool] | None = None) -> str:
+    """A pandoc pipe table (numbers right-aligned) with an optional caption and `{#tbl-...}` id."""
+    n = len(header)
+    if numeric is None:
+        numeric = []
+        for j in range(n):
+            vals = [r[j].replace(",", "").strip() for r in rows if r[j].strip() not in ("", "–", "—", "nan", "NaN")]
+            numeric.append(bool(vals) and all(NUM_RE.match(v) for v in vals))
+    # dashes proportional to each column's widest cell: when pandoc gives the table relative
+    # widths (wide tables), long headers get room instead of overlapping their neighbours
+    widths = [max([len(header[j])] + [len(r[j]) for r in rows] + [3]) for j in range(n)]
+    dashes = [max(3, min(30, w)) for w in widths]
+    lines = ["| " + " | ".join(_md_cell(_breakable(h)) for h in header) + " |",
+             "|" + "|".join(("-" * dashes[j] + ":") if numeric[j] else (":" + "-" * dashes[j]) for j in range(n)) + "|"]
+    lines += ["| " + " | ".join(_md_cell(_breakable(c)) for c in r) + " |" for r in rows]
+    if caption or label:
+        attr = f" {{#{label}}}" if label else ""
+        lines += ["", f": {caption}{attr}"]
+    return "\n".join(lines) + "\n"

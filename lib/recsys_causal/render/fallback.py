@@ -36,8 +36,9 @@ from typing import Any
 import nbformat
 import yaml
 
+from recsys_causal.booktable import pipe_table
 from recsys_causal.render.book import HIDDEN_TAGS, BookItem, book_items
-from recsys_causal.render.tables import compact_table, parse_html_table, pipe_table
+from recsys_causal.render.tables import compact_table, parse_html_table
 
 HERE = Path(__file__).parent
 IMAGE_MIMES = ("image/png", "image/jpeg", "image/svg+xml")

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-NUM_RE = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+from recsys_causal.booktable import NUM_RE
 
 
 @dataclass
@@ -155,37 +155,3 @@ def compact_table(t: ParsedTable, max_cols: int = 7, max_rows: int = 40, max_cha
     if note:
         text = "Compact form for print (" + "; ".join(note) + "; numbers rounded); the HTML book has the full table."
     return header, rows, text
-
-
-def _breakable(s: str) -> str:
-    """Let long snake_case / a/b names wrap in a narrow column (zero-width spaces after _ and /)."""
-    return s.replace("_", "_\u200b").replace("/", "/\u200b") if len(s) > 12 else s
-
-
-def _md_cell(s: str) -> str:
-    s = s.replace("\\", "\\\\").replace("|", "\\|")
-    for ch in "*_`@<>[]#$~^":
-        s = s.replace(ch, "\\" + ch)
-    return s or " "
-
-
-def pipe_table(header: list[str], rows: list[list[str]], caption: str = "", label: str = "",
-               numeric: list[bool] | None = None) -> str:
-    """A pandoc pipe table (numbers right-aligned) with an optional caption and `{#tbl-...}` id."""
-    n = len(header)
-    if numeric is None:
-        numeric = []
-        for j in range(n):
-            vals = [r[j].replace(",", "").strip() for r in rows if r[j].strip() not in ("", "–", "—", "nan", "NaN")]
-            numeric.append(bool(vals) and all(NUM_RE.match(v) for v in vals))
-    # dashes proportional to each column's widest cell: when pandoc gives the table relative
-    # widths (wide tables), long headers get room instead of overlapping their neighbours
-    widths = [max([len(header[j])] + [len(r[j]) for r in rows] + [3]) for j in range(n)]
-    dashes = [max(3, min(30, w)) for w in widths]
-    lines = ["| " + " | ".join(_md_cell(_breakable(h)) for h in header) + " |",
-             "|" + "|".join(("-" * dashes[j] + ":") if numeric[j] else (":" + "-" * dashes[j]) for j in range(n)) + "|"]
-    lines += ["| " + " | ".join(_md_cell(_breakable(c)) for c in r) + " |" for r in rows]
-    if caption or label:
-        attr = f" {{#{label}}}" if label else ""
-        lines += ["", f": {caption}{attr}"]
-    return "\n".join(lines) + "\n"
