@@ -41,6 +41,12 @@ def _files(tmp: Path) -> dict[str, Path]:
     (ml / "ratings.csv").write_text("userId,movieId,score,timestamp\n1,2,3.0,4\n")
     (ml / "movies.csv").write_text("movieId,title,genres\n2,X (1999),Drama\n")
     out["movielens_bad_header"] = ml
+    deep = tmp / "ml-deep"
+    deep.mkdir()
+    rows = "".join(f"{u},{m},4.0,{1000 + u}\n" for u in range(1, 40) for m in (1, 2, 3))
+    (deep / "ratings.csv").write_text("userId,movieId,rating,timestamp\n" + rows + "7,2,four,99\n")
+    (deep / "movies.csv").write_text("movieId,title,genres\n1,A (1999),Drama\n2,B (2000),Comedy\n3,C (2001),Drama\n")
+    out["movielens_bad_value_deep"] = deep
     return out
 
 
@@ -119,6 +125,8 @@ CASES = [
     (["--set", "longterm.sim_start_date=2020-13-45"], "longterm.sim_start_date"),
     (["--set", "longterm.n_folds=20", "--set", "longterm.sim_n_users=10"], "longterm.n_folds"),
     (["--set", "interference.focal_min_position=30"], "interference.focal_min_position"),
+    (["--set", "longterm.weight_truncation_lower=0.6", "--set", "longterm.weight_truncation_upper=0.4"],
+     "longterm.weight_truncation_lower (0.6) must be below"),
     (["--set", "interference.layout=xlsx"], "interference.layout"),
     (["--set", "validation.backend=dask"], "validation.scheduler_address"),
     (["--set", "validation.scenarios=[a,z]"], "validation.scenarios"),
@@ -146,6 +154,7 @@ CASES = [
     (["--set", "interference.data_path=/nonexistent/ml-1m"], "/nonexistent/ml-1m"),
     (["--set", "interference.data_path={movielens_empty}"], "ml-empty"),
     (["--set", "interference.data_path={movielens_bad_header}"], "rating"),
+    (["--set", "interference.data_path={movielens_bad_value_deep}"], "ratings.csv: column 'rating'"),
 ]
 
 
@@ -211,3 +220,13 @@ def test_a_corrupt_manifest_or_a_read_only_run_directory_is_one_line(good_run, c
     code = cli.main(["run", "--params", TEST, "--only", "longterm_01", "--run-name", "default", "--no-render"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "read-only" in err[0] and str(good_run) in err[0], err
+
+
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys) -> None:
+    def interrupted(args, argv):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_dispatch", interrupted)
+    assert cli.main(["list"]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "interrupted" in err[0]
