@@ -117,13 +117,6 @@ class LongtermParams(_Section):
 
 
     @model_validator(mode="after")
-    def _truncation_keeps_weights(self) -> LongtermParams:
-        if self.weight_truncation_lower >= self.weight_truncation_upper:
-            raise ValueError(f"longterm.weight_truncation_lower ({self.weight_truncation_lower:g}) must be below "
-                             f"longterm.weight_truncation_upper ({self.weight_truncation_upper:g})")
-        return self
-
-    @model_validator(mode="after")
     def _folds_need_users(self) -> LongtermParams:
         if not self.data_path and self.n_folds > self.sim_n_users:
             raise ValueError(f"longterm.n_folds ({self.n_folds}) is more than longterm.sim_n_users "
