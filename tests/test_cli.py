@@ -30,7 +30,7 @@ def test_list_shows_chapters_in_order_and_parameters(project_root):
         (["run", "--only", "chapter_99"], "chapter_99"),
         (["run", "--set", "interference.data_path=/nonexistent/ml-1m"], "/nonexistent/ml-1m"),
         (["run", "--run-name", "../../x"], "run name '../../x' is not valid"),
-        (["run", "--run-name", "/tmp/abs"], "run name '/tmp/abs' is not valid"),
+        (["run", "--run-name", "/abs/dir"], "run name '/abs/dir' is not valid"),
         (["run", "--run-name", ""], "run name '' is not valid"),
         (["run", "--run-name", ".hidden"], "not starting with '.'"),
         (["run", "--run-name", "x" * 65], "at most 64 characters"),
