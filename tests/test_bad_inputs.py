@@ -125,6 +125,7 @@ CASES = [
     (["--set", "longterm.sim_start_date=2020-13-45"], "longterm.sim_start_date"),
     (["--set", "longterm.n_folds=20", "--set", "longterm.sim_n_users=10"], "longterm.n_folds"),
     (["--set", "interference.focal_min_position=30"], "interference.focal_min_position"),
+    (["--set", "longterm.sim_n_days=15", "--set", "longterm.outcome_horizon_days=14"], "longterm.sim_n_days (15)"),
     (["--set", "longterm.weight_truncation_lower=0.6"], "longterm.weight_truncation_lower"),
     (["--set", "interference.layout=xlsx"], "interference.layout"),
     (["--set", "validation.backend=dask"], "validation.scheduler_address"),
@@ -229,3 +230,20 @@ def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys) -> None:
     assert cli.main(["list"]) == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "interrupted" in err[0]
+
+
+def test_a_panel_without_contrast_or_rows_is_refused_before_it_is_recorded() -> None:
+    import pandas as pd
+
+    from recsys_causal.data.errors import DataError
+    from recsys_causal.longterm.build_panel import check_panel
+    from recsys_causal.params import LongtermParams
+
+    p = LongtermParams(high_watch_threshold=99.0)
+    with pytest.raises(DataError, match="no user-day of the panel is a high-watch day.*high_watch_threshold=99"):
+        check_panel(pd.DataFrame({"treatment": [0, 0, 0]}), p)
+    with pytest.raises(DataError, match="every user-day"):
+        check_panel(pd.DataFrame({"treatment": [1, 1]}), p)
+    with pytest.raises(DataError, match="outcome_horizon_days=7"):
+        check_panel(pd.DataFrame({"treatment": pd.Series([], dtype=int)}), p)
+    check_panel(pd.DataFrame({"treatment": [0, 1]}), p)  # a contrast: fine

@@ -117,6 +117,13 @@ class LongtermParams(_Section):
 
 
     @model_validator(mode="after")
+    def _simulated_calendar_fits_the_windows(self) -> LongtermParams:
+        if not self.data_path and self.sim_n_days <= 3 + self.outcome_horizon_days:
+            raise ValueError(f"longterm.sim_n_days ({self.sim_n_days}) leaves no user-day with 3 days of history "
+                             f"and longterm.outcome_horizon_days ({self.outcome_horizon_days}) of future")
+        return self
+
+    @model_validator(mode="after")
     def _folds_need_users(self) -> LongtermParams:
         if not self.data_path and self.n_folds > self.sim_n_users:
             raise ValueError(f"longterm.n_folds ({self.n_folds}) is more than longterm.sim_n_users "

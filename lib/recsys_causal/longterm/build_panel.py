@@ -20,8 +20,10 @@ import numpy as np
 import pandas as pd
 
 from recsys_causal.artifacts import RunStore, builder
-from recsys_causal.data.kuairec import load_interactions, validate_folder
+from recsys_causal.data.errors import DataError
+from recsys_causal.data.kuairec import PRIOR_WINDOW_DAYS, load_interactions, validate_folder
 from recsys_causal.longterm.panel import PanelResult, build_user_day_panel
+from recsys_causal.params import LongtermParams
 from recsys_causal.paths import resolve
 from recsys_causal.simulate.kuairec import ORACLE_COLUMNS, simulate_from_params
 
@@ -50,8 +52,21 @@ def empty_oracle() -> pd.DataFrame:
     return pd.DataFrame(cols)[list(ORACLE_COLUMNS)]
 
 
+def check_panel(panel: pd.DataFrame, params: LongtermParams) -> None:
+    """Refuse a panel the track cannot analyse, before it is recorded: no user-day at all, or a
+    treatment that every user-day or none has (the propensity models need both)."""
+    if panel.empty:
+        raise DataError(f"the user-day panel is empty: no day has {PRIOR_WINDOW_DAYS} days of history and "
+                        f"longterm.outcome_horizon_days={params.outcome_horizon_days} days of future in the data")
+    rate = float(panel["treatment"].mean())
+    if rate in (0.0, 1.0):
+        raise DataError(f"{'every' if rate == 1.0 else 'no'} user-day of the panel is a high-watch day "
+                        f"(longterm.high_watch_threshold={params.high_watch_threshold:g}, "
+                        f"longterm.treatment_cutoff={params.treatment_cutoff}); change one of them")
+
+
 def panel_tables(
-    folder: Path, params, oracle: pd.DataFrame | None
+    folder: Path, params: LongtermParams, oracle: pd.DataFrame | None
 ) -> dict[str, pd.DataFrame]:
     """Load `folder` with the loader, build the panel, align the oracle, assemble the summary."""
     validate_folder(folder, params.matrix)
@@ -65,6 +80,7 @@ def panel_tables(
     )
     del interactions
     panel = result.panel
+    check_panel(panel, params)
     rows = [report.to_frame(), result.summary_frame()]
     if oracle is not None:
         keys = panel[["user_id", "event_date"]]
