@@ -84,16 +84,21 @@ def module_closure(module: str, pkg_dir: Path = PACKAGE_DIR) -> list[Path]:
     return sorted(seen)
 
 
+def files_fingerprint(files: Iterable[Path], base: Path) -> str:
+    """Hash of some files' paths (relative to `base`) and bytes, in sorted order."""
+    h = hashlib.sha256()
+    for f in sorted(files):
+        h.update(f.relative_to(base).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 @functools.cache
 def code_fingerprint(module: str = "recsys_causal.artifacts", pkg_dir: Path = PACKAGE_DIR) -> str:
     """Hash of the source files a builder's module runs with (`module_closure`): editing an
     estimator makes the artifacts it computes stale, editing a plot or a sentence that no builder
     imports does not."""
-    h = hashlib.sha256()
-    for f in module_closure(module, pkg_dir):
-        h.update(f.relative_to(pkg_dir).as_posix().encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
+    return files_fingerprint(module_closure(module, pkg_dir), pkg_dir)
 
 
 class ArtifactError(RuntimeError):

@@ -18,6 +18,7 @@ import nbformat
 
 from recsys_causal.chapters import CHAPTERS, Chapter
 from recsys_causal.params import Params, build_params, read_yaml
+from recsys_causal.runs import executed_path
 
 # injected values that locate the run rather than shape its numbers
 LOCATION_KEYS = ("run_name", "params_file")
@@ -58,7 +59,7 @@ def mismatched_chapters(run_dir: Path, params: Params, chapters: Iterable[Chapte
     """Executed chapters of `run_dir` whose injected parameters are not those of `params`."""
     out = []
     for ch in chapters:
-        path = Path(run_dir) / "executed" / ch.executed_name
+        path = executed_path(run_dir, ch)
         if not path.is_file():
             continue
         actual = executed_parameters(path)

@@ -19,6 +19,7 @@ from pathlib import Path
 from recsys_causal import __version__
 from recsys_causal.chapters import Chapter
 from recsys_causal.params import Params
+from recsys_causal.runs import executed_path
 
 KEY_SUFFIX = ".key"
 BOOK_KEY = ".recsys-causal-book.key"
@@ -29,13 +30,10 @@ BOOK_SOURCES = ("_quarto.yml", "index.qmd", "report/references.bib", "report/ref
 @functools.cache
 def package_fingerprint() -> str:
     """Hash of every source file of the package (prose and plots included: they shape the pages)."""
-    pkg = Path(__file__).resolve().parent
-    h = hashlib.sha256()
-    for f in sorted(pkg.rglob("*")):
-        if f.is_file() and f.suffix in (".py", ".typ", ".css", ".html"):
-            h.update(f.relative_to(pkg).as_posix().encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()[:16]
+    from recsys_causal.artifacts import PACKAGE_DIR, files_fingerprint
+
+    return files_fingerprint((f for f in PACKAGE_DIR.rglob("*") if f.is_file()
+                              and f.suffix in (".py", ".typ", ".css", ".html")), PACKAGE_DIR)
 
 
 def _sha(data: bytes) -> str:
@@ -61,7 +59,7 @@ def key_path(executed: Path) -> Path:
 
 def is_fresh(chapter: Chapter, params: Params, run_dir: Path, root: Path) -> bool:
     """True when the run holds this chapter's executed notebook made from the same inputs."""
-    executed = Path(run_dir) / "executed" / chapter.executed_name
+    executed = executed_path(run_dir, chapter)
     kp = key_path(executed)
     return executed.is_file() and kp.is_file() and kp.read_text().strip() == chapter_key(chapter, params, root)
 
@@ -71,7 +69,7 @@ def book_key(run_dir: Path, root: Path, renderer: str, chapters: Iterable[Chapte
     parts = [renderer, package_fingerprint(), _sha((Path(run_dir) / "params.yaml").read_bytes())
              if (Path(run_dir) / "params.yaml").is_file() else ""]
     for ch in chapters:
-        kp = key_path(Path(run_dir) / "executed" / ch.executed_name)
+        kp = key_path(executed_path(run_dir, ch))
         parts.append(f"{ch.id}:{kp.read_text().strip() if kp.is_file() else '-'}")
     for name in BOOK_SOURCES:
         p = Path(root) / name

@@ -27,6 +27,7 @@ from recsys_causal.chapters import Chapter
 from recsys_causal.data.errors import DataError
 from recsys_causal.params import Params, dump_yaml
 from recsys_causal.paths import resolve, runs_dir
+from recsys_causal.runs import executed_path
 
 TRACKED_PACKAGES = (
     "numpy", "pandas", "pyarrow", "scikit-learn", "lightgbm", "xgboost", "statsmodels",
@@ -226,7 +227,7 @@ def execute_chapter(chapter: Chapter, params: Params, run_name: str, run_dir: Pa
 
     from recsys_causal.freeze import chapter_key, key_path
 
-    executed = run_dir / "executed" / chapter.executed_name
+    executed = executed_path(run_dir, chapter)
     executed.parent.mkdir(parents=True, exist_ok=True)
     attempt, failed = attempt_path(executed), failed_path(executed)
     key = chapter_key(chapter, params, root)
@@ -292,14 +293,14 @@ def _execute_in_order(chapters: Sequence[Chapter], params: Params, run_name: str
             prefix = f"[{i:>2}/{len(chapters)}] {ch.id:<{width}}  {ch.title}"
             bar.set_postfix_str(ch.id)
             if not force and is_fresh(ch, params, run_dir, root):
-                result.chapters.append(ChapterRun(ch, "fresh", 0.0, run_dir / "executed" / ch.executed_name))
+                result.chapters.append(ChapterRun(ch, "fresh", 0.0, executed_path(run_dir, ch)))
                 bar.clear()
                 print(f"{prefix} ... fresh", file=out, flush=True)
                 bar.update(1)
                 continue
             t0 = time.perf_counter()
             try:
-                with heartbeat(ch, attempt_path(run_dir / "executed" / ch.executed_name), out):
+                with heartbeat(ch, attempt_path(executed_path(run_dir, ch)), out):
                     executed = execute_chapter(ch, params, run_name, run_dir, root)
             except ChapterFailed as exc:
                 secs = time.perf_counter() - t0

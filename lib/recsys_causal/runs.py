@@ -14,10 +14,19 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from recsys_causal.chapters import Chapter
 
 RUN_NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$")
 RUN_NAME_RULE = ("letters, digits, '-', '_' and '.', not starting with '.', at most 64 characters")
 LOCK_FILE = ".lock"
+
+
+def executed_path(run_dir: Path, chapter: Chapter) -> Path:
+    """Where a run keeps a chapter's executed notebook: <run>/executed/<track>/<notebook>."""
+    return Path(run_dir) / "executed" / chapter.executed_name
 
 
 class RunNameError(ValueError):

@@ -77,6 +77,7 @@ def render_book(run_dir: Path, root: Path, renderer: str = "auto", force: bool =
     from recsys_causal.render.book import BOOK_DIR, prepare_report
     from recsys_causal.render.book import run_date as run_date_of
     from recsys_causal.render.quarto import NOT_FOUND, find_quarto
+    from recsys_causal.runs import executed_path
 
     if renderer not in ("auto", "quarto", "fallback"):
         raise RenderError(f"renderer '{renderer}' is not one of auto, quarto, fallback")
@@ -92,7 +93,7 @@ def render_book(run_dir: Path, root: Path, renderer: str = "auto", force: bool =
     done = out_dir / BOOK_KEY
     pdfs = sorted(out_dir.glob("*.pdf"))
     if not force and done.is_file() and done.read_text().strip() == key and (out_dir / "index.html").is_file() and pdfs:
-        present = [c.id for c in CHAPTERS if (run_dir / "executed" / c.executed_name).is_file()]
+        present = [c.id for c in CHAPTERS if executed_path(run_dir, c).is_file()]
         return BookResult(out_dir / "index.html", pdfs[0], name, present,
                           [c.id for c in CHAPTERS if c.id not in present], run_date_of(run_dir), fresh=True)
     prepared = prepare_report(run_dir, root)

@@ -108,7 +108,6 @@ def longterm_answer(run_dir: Path) -> Answer | None:
     label = aipw_label(str(r["propensity_model"]), str(r["outcome_model"]))
     ans.coverage, ans.coverage_mcse, ans.n_replicates = _study_coverage(
         run_dir, "longterm", label, BOOTSTRAP_INFERENCE, "a")
-    ans.extra["label"] = label  # type: ignore[assignment]
     return ans
 
 
