@@ -19,7 +19,7 @@ from recsys_causal.render.answers import (
     interference_answer,
     longterm_answer,
 )
-from recsys_causal.validation.study import BOOTSTRAP_INFERENCE, aipw_label
+from recsys_causal.validation.longterm_world import BOOTSTRAP_INFERENCE, aipw_label
 
 
 def _run(tmp_path: Path, lt_lo: float = 1.2, if_hi: float = -84.0) -> Path:

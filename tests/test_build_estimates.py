@@ -82,7 +82,7 @@ def test_primary_propensity_and_truncation_drive_the_weights(tmp_path, fake_upst
     params = build_params({**SMALL, "longterm": {**SMALL["longterm"], "primary_propensity": "lightgbm",
                                                    "weight_truncation_lower": 0.1,
                                                    "weight_truncation_upper": 0.9}})
-    wp, _ = be.weighted_panel(fake_upstream, params)
+    wp, _ = be.weighted_panel(fake_upstream, params.longterm, params.seed)
     a = wp.treatment.to_numpy()
     e = wp.propensity_lightgbm.to_numpy()
     raw = np.where(a == 1, a.mean() / e, (1 - a.mean()) / (1 - e))

@@ -8,9 +8,9 @@ import pytest
 from sklearn.dummy import DummyRegressor
 from sklearn.linear_model import LinearRegression
 
+from recsys_causal.crossfit import stratified_folds
 from recsys_causal.interference import features as F
 from recsys_causal.interference import outcome_models as OM
-from recsys_causal.interference.aipw import stratified_folds
 from test_interference_features import make_experiment
 
 

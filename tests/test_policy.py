@@ -7,10 +7,12 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression
 
+from recsys_causal.crossfit import stratified_folds
 from recsys_causal.interference import policy as P
-from recsys_causal.interference.aipw import aipw_scores, crossfit_arm_models, stratified_folds
+from recsys_causal.interference.aipw import crossfit_arm_models
 from recsys_causal.interference.features import OUTCOME, TREATMENT, EncodedFeatures
 from recsys_causal.interference.randomized import difference_in_means
+from recsys_causal.scores import aipw_score
 from test_interference_features import make_experiment
 
 
@@ -71,7 +73,7 @@ def test_table_point_estimates_match_their_definitions() -> None:
         assert row["ipw_per_1000_selected"] == pytest.approx(
             1000 * (y[sel & (t == 1)].mean() - y[sel & (t == 0)].mean()))
         assert row["ipw_per_1000_eligible_ci_lower"] <= row["ipw_per_1000_eligible"] <= row["ipw_per_1000_eligible_ci_upper"]
-        psi = aipw_scores(y, t, m1, m0, 0.5)
+        psi = aipw_score(y, t, 0.5, m1, m0, clip_eps=None)
         assert row["dr_gain_vs_promote_all_per_1000_eligible"] == pytest.approx(-1000 * np.mean((1 - d) * psi))
         assert row["oracle_gain_vs_promote_all_per_1000_eligible"] == pytest.approx(-1000 * np.mean((1 - d) * tau))
     assert list(table["deployable"]) == [True, True, True, True, False]

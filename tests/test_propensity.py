@@ -7,16 +7,15 @@ import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, RegressorMixin
 
+from recsys_causal.crossfit import cross_fit_predict, group_folds
 from recsys_causal.longterm.gcomp import make_outcome_model, outcome_feature_names
 from recsys_causal.longterm.propensity import (
     POST_TREATMENT_COLUMNS,
     PRE_TREATMENT_COVARIATES,
     calibration_table,
     check_pre_treatment,
-    cross_fit_predict,
     describe_propensity_models,
     fit_propensity_oof,
-    group_folds,
     make_propensity_model,
     propensity_feature_names,
     propensity_metrics,
@@ -51,7 +50,7 @@ def test_models_consume_only_pre_treatment_columns(kind, model):
     p = make_panel(0, n_users=20, n_days=8)
     if kind == "propensity":
         names = propensity_feature_names()
-        pipe = make_propensity_model(model, LT).fit(p, p.treatment)
+        pipe = make_propensity_model(model, LT, 0).fit(p, p.treatment)
         allowed = set(PANEL_PRE_TREATMENT)
     else:
         names = outcome_feature_names()
@@ -86,7 +85,7 @@ class _Memorizer(BaseEstimator, RegressorMixin):
 
 def test_cross_fitting_never_predicts_a_user_it_has_seen():
     p = make_panel(1, n_users=17, n_days=5)
-    cf = cross_fit_predict(_Memorizer(), p[["user_id"]], p.outcome, p.user_id, 4)
+    cf = cross_fit_predict(_Memorizer(), p[["user_id"]], p.outcome, group_folds(p.user_id, 4))
     assert (cf.oof == -1.0).all()
     folds = group_folds(p.user_id, 4)
     assert (pd.Series(folds).groupby(p.user_id.to_numpy()).nunique() == 1).all()

@@ -38,3 +38,15 @@ def test_bad_inputs_are_refused() -> None:
         aipw_score([1.0], [1], 1.0, [0.0], [0.0], clip_eps=None)
     with pytest.raises(ValueError, match="clip_eps"):
         clip_propensity([0.5], 0.5)
+
+
+def test_normal_interval_and_iid_mean_se() -> None:
+    from recsys_causal.inference import Z95, mean_with_se, normal_interval, normal_quantile
+
+    assert normal_quantile(0.95) == pytest.approx(1.959964, abs=1e-6) == pytest.approx(Z95)
+    lo, hi = normal_interval(1.0, 0.5)
+    assert (lo, hi) == pytest.approx((1.0 - 0.5 * Z95, 1.0 + 0.5 * Z95))
+    est, se = mean_with_se(np.array([1.0, 2.0, 3.0, 6.0]))
+    assert est == pytest.approx(3.0) and se == pytest.approx(np.std([1, 2, 3, 6], ddof=1) / 2)
+    with pytest.raises(ValueError, match="level"):
+        normal_quantile(1.0)

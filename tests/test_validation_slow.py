@@ -6,14 +6,9 @@ from __future__ import annotations
 import pytest
 
 from recsys_causal.params import load_params
+from recsys_causal.validation.longterm_world import IF_INFERENCE, PRIMARY_AIPW_LABEL
 from recsys_causal.validation.metrics import summarize_replicates
-from recsys_causal.validation.study import (
-    IF_INFERENCE,
-    PRIMARY_AIPW_LABEL,
-    config_from_params,
-    run_study,
-    with_scenarios,
-)
+from recsys_causal.validation.runner import config_from_params, run_study, with_scenarios
 
 pytestmark = pytest.mark.slow
 

@@ -9,16 +9,10 @@ import pandas as pd
 import pytest
 
 from recsys_causal.params import load_params
-from recsys_causal.validation import study
-from recsys_causal.validation.study import (
-    EstimateRow,
-    StudyConfig,
-    World,
-    register_estimator,
-    replicate_seed_sequences,
-    run_study,
-    stream_seed,
-)
+from recsys_causal.seeds import replicate_seed
+from recsys_causal.validation import evidence, longterm_world, runner, scenarios
+from recsys_causal.validation.registry import EstimateRow, World, register_estimator
+from recsys_causal.validation.runner import StudyConfig, run_study
 
 
 # ----------------------------------------------------------------------------------------------
@@ -71,22 +65,24 @@ def _pickle_this_module_by_value():
 # Seeds and tasks
 # ----------------------------------------------------------------------------------------------
 def test_replicate_seeds_are_spawned_and_streams_independent() -> None:
-    a = replicate_seed_sequences(5, 4)
-    b = replicate_seed_sequences(5, 10)[:4]
-    assert [stream_seed(s, 0) for s in a] == [stream_seed(s, 0) for s in b]  # prefix-stable
-    seeds = {stream_seed(s, k) for s in a for k in (0, 1)}
+    import numpy as np
+
+    ss = np.random.SeedSequence(5).spawn(4)[2]  # replicate 2's sequence, however many replicates run
+    child = np.random.SeedSequence(entropy=ss.entropy, spawn_key=(*ss.spawn_key, 0))
+    assert replicate_seed(5, 2, "replicate_simulation") == int(child.generate_state(1, dtype=np.uint32)[0] >> 1)
+    seeds = {replicate_seed(5, r, k) for r in range(4) for k in ("replicate_simulation", "replicate_estimation")}
     assert len(seeds) == 8
-    assert stream_seed(replicate_seed_sequences(6, 1)[0], 0) != stream_seed(a[0], 0)
+    assert replicate_seed(6, 0, "replicate_simulation") != replicate_seed(5, 0, "replicate_simulation")
 
 
 def test_plan_groups_scenarios_sharing_a_setting() -> None:
-    tasks = study.plan_tasks(toy_config(("a", "b", "c", "d")), 2)
+    tasks = runner.plan_tasks(toy_config(("a", "b", "c", "d")), 2)
     assert [(t.setting, t.scenarios, t.replicate) for t in tasks] == [
         ("default", ("a", "b", "c"), 0), ("weak_overlap", ("d",), 0),
         ("default", ("a", "b", "c"), 1), ("weak_overlap", ("d",), 1),
     ]
     with pytest.raises(ValueError, match="unknown scenario"):
-        study.plan_tasks(toy_config(("z",)), 1)
+        runner.plan_tasks(toy_config(("z",)), 1)
 
 
 def test_toy_study_recovers_truth_and_flags_shifted_setting() -> None:
@@ -135,16 +131,16 @@ def tiny_params():
 
 
 def test_real_longterm_task_applies_each_scenarios_omission(tiny_params) -> None:
-    cfg = study.with_scenarios(study.config_from_params(tiny_params), ["a", "b", "c"])
-    reps = study.run_task(cfg, study.Task("longterm", "default", ("a", "b", "c"), 0))
+    cfg = runner.with_scenarios(runner.config_from_params(tiny_params), ["a", "b", "c"])
+    reps = runner.run_task(cfg, runner.Task("longterm", "default", ("a", "b", "c"), 0))
     assert (reps["status"] == "ok").all(), reps.loc[reps["status"].ne("ok"), "status"].tolist()
     assert reps["truth"].nunique() == 1 and np.isfinite(reps["truth"]).all()
     expected = {"Naive difference in means", "IPW (Hájek)", "MSM", "G-computation (ridge)",
-                "G-computation (LightGBM)", *(study.aipw_label(p, o) for p in ("logistic", "lightgbm")
+                "G-computation (LightGBM)", *(longterm_world.aipw_label(p, o) for p in ("logistic", "lightgbm")
                                               for o in ("linear_ridge", "lightgbm"))}
     assert set(reps["estimator"]) == expected
     est = reps.set_index(["scenario", "estimator", "inference"])["estimate"]
-    boot = study.BOOTSTRAP_INFERENCE
+    boot = longterm_world.BOOTSTRAP_INFERENCE
     # (b) changes only what uses a propensity model, (c) only what uses an outcome model
     assert est[("b", "G-computation (ridge)", boot)] == est[("a", "G-computation (ridge)", boot)]
     assert est[("b", "IPW (Hájek)", boot)] != est[("a", "IPW (Hájek)", boot)]
@@ -154,17 +150,17 @@ def test_real_longterm_task_applies_each_scenarios_omission(tiny_params) -> None
 
 
 def test_strongest_confounder_and_its_proxies_hold_on_a_default_data_set() -> None:
-    ev = study.confounder_evidence(load_params(None))
-    assert ev["covariate"].iloc[0] == study.STRONGEST_CONFOUNDER
+    ev = evidence.confounder_evidence(load_params(None))
+    assert ev["covariate"].iloc[0] == scenarios.STRONGEST_CONFOUNDER
     corr = ev.set_index("covariate")["correlation_with_strongest"]
-    assert (corr[list(study.CONFOUNDER_PROXIES)] >= 0.8).all()
+    assert (corr[list(scenarios.CONFOUNDER_PROXIES)] >= 0.8).all()
     # the high-watch share pulls hardest on treatment, yet confounds less (it barely moves the outcome)
-    assert ev.loc[ev["treatment_coef"].abs().idxmax(), "covariate"] != study.STRONGEST_CONFOUNDER
+    assert ev.loc[ev["treatment_coef"].abs().idxmax(), "covariate"] != scenarios.STRONGEST_CONFOUNDER
 
 
 def test_local_dask_cluster_equals_loky(tiny_params) -> None:
     distributed = pytest.importorskip("distributed")
-    cfg = study.with_scenarios(study.config_from_params(tiny_params), ["a", "interference"])
+    cfg = runner.with_scenarios(runner.config_from_params(tiny_params), ["a", "interference"])
     loky = run_study(cfg, 2, n_jobs=2, backend="loky").replicates
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                                   dashboard_address=None) as cluster:

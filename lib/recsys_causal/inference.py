@@ -1,7 +1,11 @@
-"""Shared inference helpers beside the cluster bootstrap: cluster-robust (sandwich) standard errors.
+"""Inference shared by both tracks: normal intervals, score-mean SEs, cluster-robust regressions.
 
-The sandwich SE treats each cluster (user) as independent and allows any correlation and
-heteroskedasticity within it; it is the analytic cross-check of the user-cluster bootstrap.
+One normal quantile (`normal_quantile`, `Z95`) behind every interval; the mean of a score with
+its SE, either for independent units (`mean_with_se`) or clustered (`influence_function_se`:
+per-cluster sums of the centred scores); weighted least squares with the CR1 sandwich. The
+sandwich SE treats each cluster (user) as independent and allows any correlation and
+heteroskedasticity within it; it is the analytic cross-check of the user-cluster bootstrap
+(`recsys_causal.bootstrap`).
 """
 
 from __future__ import annotations
@@ -12,9 +16,46 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from recsys_causal.bootstrap import cluster_codes
+from recsys_causal.bootstrap import cluster_codes, cluster_sums, draw_counts
+from recsys_causal.seeds import stream_rng
 
-Z95 = float(stats.norm.ppf(0.975))  # the two-sided 95% normal quantile, used by every interval
+
+def normal_quantile(level: float = 0.95) -> float:
+    """The two-sided normal quantile z of an interval at `level` (1.96 at 0.95)."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    return float(stats.norm.ppf(0.5 + level / 2.0))
+
+
+Z95 = normal_quantile(0.95)  # the two-sided 95% normal quantile, used by every interval
+
+
+def normal_interval(estimate: float | np.ndarray, se: float | np.ndarray,
+                    level: float = 0.95) -> tuple[float | np.ndarray, float | np.ndarray]:
+    """(lower, upper) = estimate -+ z * se."""
+    z = normal_quantile(level)
+    return estimate - z * se, estimate + z * se
+
+
+def mean_with_se(scores: np.ndarray) -> tuple[float, float]:
+    """Mean of per-unit scores of independent units and its standard error sd / sqrt(n)."""
+    s = np.asarray(scores, dtype=float)
+    return float(s.mean()), float(s.std(ddof=1) / np.sqrt(len(s)))
+
+
+def influence_function_se(psi: np.ndarray, clusters: np.ndarray | pd.Series) -> tuple[float, float, int]:
+    """Mean of the scores and its influence-function SE clustered by `clusters`.
+
+    Var = G/(G-1) * sum_g (sum_{i in g} (psi_i - mean))^2 / n^2: per-cluster sums of the centred
+    scores, so every user-day of a user counts together. Returns (estimate, se, clusters).
+    """
+    psi = np.asarray(psi, dtype=float)
+    n = psi.shape[0]
+    codes, g = cluster_codes(clusters)
+    est = float(psi.mean())
+    s = cluster_sums(psi - est, codes, g)[:, 0]
+    var = (g / (g - 1.0)) * float(np.sum(s**2)) / n**2 if g > 1 else np.nan
+    return est, float(np.sqrt(var)), g
 
 
 @dataclass(frozen=True)
@@ -29,7 +70,7 @@ class RobustFit:
 
     def ci(self) -> tuple[np.ndarray, np.ndarray]:
         """Normal-approximation interval coef +- z * se (statsmodels' default for cluster SEs)."""
-        z = stats.norm.ppf(0.5 + self.level / 2.0)
+        z = normal_quantile(self.level)
         return self.coef - z * self.se, self.coef + z * self.se
 
     def frame(self) -> pd.DataFrame:
@@ -67,19 +108,12 @@ def cluster_robust_wls(
     return RobustFit(np.asarray(fit.params), np.asarray(fit.bse), list(names), g, level)
 
 
-#: Stream offset of the user-cluster bootstrap draws of the long-term track; MSM, g-computation
-#: (and any chapter that wants the same resampled users) draw their count matrix from it.
-LONGTERM_BOOTSTRAP_STREAM = 1_001
-
-
-def user_bootstrap_counts(clusters: np.ndarray | pd.Series, n_replicates: int, seed: int,
-                          stream: int = LONGTERM_BOOTSTRAP_STREAM) -> np.ndarray:
-    """Count matrix (replicates x users, users in order of first appearance) from (seed, stream).
+def user_bootstrap_counts(clusters: np.ndarray | pd.Series, n_replicates: int, seed: int) -> np.ndarray:
+    """Count matrix (replicates x users, users in order of first appearance) from the seed's
+    `longterm_bootstrap` stream.
 
     Estimators given the same panel order and seed resample exactly the same users, so their
     bootstrap replicates are paired.
     """
-    from recsys_causal.bootstrap import draw_counts
-
     _, g = cluster_codes(clusters)
-    return draw_counts(g, n_replicates, np.random.default_rng([int(seed), int(stream)]))
+    return draw_counts(g, n_replicates, stream_rng(seed, "longterm_bootstrap"))

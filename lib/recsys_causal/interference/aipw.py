@@ -13,27 +13,28 @@ estimate mean(A Y / π - (1 - A) Y / (1 - π)).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold
 
-from recsys_causal.inference import Z95
+from recsys_causal.crossfit import cross_fit_predict, stratified_folds
+from recsys_causal.inference import Z95, mean_with_se
 from recsys_causal.interference.features import EncodedFeatures, with_treatment
-from recsys_causal.interference.outcome_models import with_seed
+from recsys_causal.interference.outcome_models import (
+    OutcomeModels,
+    crossfit_predicted_lift,
+    fit_outcome_models,
+    make_regressor,
+)
 from recsys_causal.interference.randomized import difference_in_means
+from recsys_causal.params import InterferenceParams
 from recsys_causal.scores import aipw_score
+from recsys_causal.seeds import stream_seed
 
-
-def stratified_folds(treatment: np.ndarray | pd.Series, n_folds: int, seed: int) -> np.ndarray:
-    """Fold id (0..n_folds-1) of each slate; folds are stratified by treatment."""
-    t = np.asarray(treatment)
-    folds = np.full(len(t), -1, dtype=np.int64)
-    skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    for k, (_, hold) in enumerate(skf.split(np.zeros(len(t)), t)):
-        folds[hold] = k
-    return folds
+#: The T-learner behind AIPW / DR is always this model kind; the policy score uses the best one.
+AIPW_MODEL = "LightGBM"
 
 
 def crossfit_arm_models(
@@ -41,33 +42,11 @@ def crossfit_arm_models(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold predictions of separate outcome models (clones of `model`) for promoted (m1)
     and unchanged (m0) slates: each fold is predicted by models fitted on the other folds."""
-    n = len(enc.X)
-    m1, m0 = np.zeros(n), np.zeros(n)
     t = enc.treatment.to_numpy()
-    for k in np.unique(folds):
-        hold = folds == k
-        for arm, out, offset in ((1, m1, 100), (0, m0, 200)):
-            fit_rows = ~hold & (t == arm)
-            fitted = with_seed(model, seed + offset + int(k)).fit(enc.X.loc[fit_rows], enc.y.loc[fit_rows])
-            out[hold] = fitted.predict(with_treatment(enc.X.loc[hold], arm))
+    m1, m0 = (cross_fit_predict(model, enc.X, enc.y, folds, counterfactual_X=(with_treatment(enc.X, arm),),
+                                fit_mask=t == arm, seed=seed + offset).extra[0]
+              for arm, offset in ((1, 100), (0, 200)))
     return m1, m0
-
-
-def aipw_scores(y: np.ndarray, t: np.ndarray, m1: np.ndarray, m0: np.ndarray, propensity: float) -> np.ndarray:
-    """Per-slate AIPW scores ψ_i with the known propensity π (the shared score, not clipped)."""
-    return aipw_score(y, t, propensity, m1, m0, clip_eps=None)
-
-
-def horvitz_thompson(y: np.ndarray, t: np.ndarray, propensity: float) -> float:
-    """Horvitz–Thompson estimate of the average effect: mean(A Y / π - (1 - A) Y / (1 - π))."""
-    y, t = np.asarray(y, dtype=float), np.asarray(t, dtype=float)
-    return float(np.mean(t * y / propensity - (1 - t) * y / (1 - propensity)))
-
-
-def mean_with_se(scores: np.ndarray) -> tuple[float, float]:
-    """Mean of per-unit scores and its standard error sd / √n."""
-    s = np.asarray(scores, dtype=float)
-    return float(s.mean()), float(s.std(ddof=1) / np.sqrt(len(s)))
 
 
 def aipw_table(
@@ -83,9 +62,9 @@ def aipw_table(
     beside the oracle mean lift of these slates (simulated data) and whether each interval covers it."""
     res = difference_in_means(y, t)
     dim, dim_se = float(res.estimate[0]), float(res.se[0])
-    ht_scores = aipw_scores(y, t, np.zeros_like(m1), np.zeros_like(m0), propensity)
+    ht_scores = aipw_score(y, t, propensity, np.zeros_like(m1), np.zeros_like(m0), clip_eps=None)
     ht, ht_se = mean_with_se(ht_scores)
-    aipw, aipw_se = mean_with_se(aipw_scores(y, t, m1, m0, propensity))
+    aipw, aipw_se = mean_with_se(aipw_score(y, t, propensity, m1, m0, clip_eps=None))
     rows = [
         ("Randomized difference in means", dim, dim_se, "Neyman standard error"),
         ("Horvitz–Thompson (known propensity)", ht, ht_se, "sd of the scores / √n"),
@@ -113,3 +92,31 @@ def aipw_table(
         table = pd.concat([table, oracle_row], ignore_index=True)
         table["covers_oracle"] = table["covers_oracle"].astype("boolean")
     return table
+
+
+@dataclass(frozen=True)
+class Nuisances:
+    """Cross-fitted nuisances of the slate experiment on one set of folds."""
+
+    folds: np.ndarray
+    m1: np.ndarray  # T-learner prediction if promoted
+    m0: np.ndarray  # T-learner prediction if unchanged
+    policy_score: np.ndarray  # S-learner predicted lift of the selected model kind
+    fitted: OutcomeModels  # the held-out comparison that selected `best`
+    best: str
+
+
+def crossfit_nuisances(enc: EncodedFeatures, params: InterferenceParams, seed: int) -> Nuisances:
+    """Select the outcome model kind on a held-out split, then cross-fit on one set of folds the
+    LightGBM T-learner (m1, m0) behind AIPW and the selected kind's S-learner policy score.
+
+    Chapter interference_03 and the validation study both call this, so the study checks the
+    chapter's own nuisances. Seeds derive from `seed` through named streams.
+    """
+    fitted = fit_outcome_models(enc, params, stream_seed(seed, "interference_split"))
+    best = fitted.best_model
+    folds = stratified_folds(enc.treatment, params.n_folds, stream_seed(seed, "interference_folds"))
+    cf_seed = stream_seed(seed, "interference_crossfit")
+    m1, m0 = crossfit_arm_models(enc, make_regressor(AIPW_MODEL, params, cf_seed), cf_seed, folds)
+    score, _, _ = crossfit_predicted_lift(enc, make_regressor(best, params, cf_seed), cf_seed, folds)
+    return Nuisances(folds, m1, m0, score, fitted, best)

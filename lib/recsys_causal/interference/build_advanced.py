@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from recsys_causal.artifacts import RunStore, builder
 from recsys_causal.interference.aipw import (
-    aipw_scores,
+    AIPW_MODEL,
     aipw_table,
-    crossfit_arm_models,
-    stratified_folds,
+    crossfit_nuisances,
 )
 from recsys_causal.interference.build_effects import COMPONENT, EXPERIMENT_KEYS, EXPOSURE
 from recsys_causal.interference.features import (
@@ -30,14 +28,13 @@ from recsys_causal.interference.heterogeneity import heterogeneity_table
 from recsys_causal.interference.outcome_models import (
     cate_summary,
     counterfactual_predictions,
-    crossfit_predicted_lift,
     feature_importance,
-    fit_outcome_models,
-    make_regressor,
 )
 from recsys_causal.interference.policy import policy_targeting_table
 from recsys_causal.interference.takeaways import advanced_takeaways
 from recsys_causal.params import InterferenceParams
+from recsys_causal.scores import aipw_score
+from recsys_causal.seeds import stream_seed
 
 IF = "movielens_interference_"
 MODEL_METRICS = f"{IF}advanced_model_metrics.csv"
@@ -62,14 +59,6 @@ ADVANCED_KEYS: tuple[str, ...] = (
     "segment_min_slates",
     "n_bootstrap",
 )
-# Fixed streams that derive independent sub-seeds from the run's one seed.
-SPLIT_STREAM, FOLD_STREAM, CROSSFIT_STREAM, BOOTSTRAP_STREAM = 3_001, 3_002, 3_003, 3_004
-AIPW_MODEL = "LightGBM"
-
-
-def sub_seed(seed: int, stream: int) -> int:
-    """A 31-bit integer seed for one purpose, derived from the run's seed."""
-    return int(np.random.SeedSequence([int(seed), int(stream)]).generate_state(1)[0] >> 1)
 
 
 @dataclass
@@ -96,15 +85,9 @@ def advanced_results(
     oracle, checks = oracle_slate_lift(exposure, params)
     table = build_model_table(exposure, component, oracle, params)
     enc = encode_features(table)
-    fitted = fit_outcome_models(enc, params, sub_seed(seed, SPLIT_STREAM))
-    best = fitted.best_model
+    nuis = crossfit_nuisances(enc, params, seed)
+    fitted, best, folds, m1, m0, score = nuis.fitted, nuis.best, nuis.folds, nuis.m1, nuis.m0, nuis.policy_score
     cf = counterfactual_predictions(fitted, enc, table)
-
-    # Cross-fitting on one set of folds: the T-learner behind AIPW / DR and the policy score.
-    folds = stratified_folds(enc.treatment, params.n_folds, sub_seed(seed, FOLD_STREAM))
-    cf_seed = sub_seed(seed, CROSSFIT_STREAM)
-    m1, m0 = crossfit_arm_models(enc, make_regressor(AIPW_MODEL, params, cf_seed), cf_seed, folds)
-    score, _, _ = crossfit_predicted_lift(enc, make_regressor(best, params, cf_seed), cf_seed, folds)
     y, t = enc.y.to_numpy(), enc.treatment.to_numpy()
     propensity = params.promotion_probability
     cf = cf.assign(
@@ -112,7 +95,7 @@ def advanced_results(
         crossfit_m1_hat=m1,
         crossfit_m0_hat=m0,
         crossfit_cate_lgbm=m1 - m0,
-        aipw_score=aipw_scores(y, t, m1, m0, propensity),
+        aipw_score=aipw_score(y, t, propensity, m1, m0, clip_eps=None),
         policy_score=score,
     )
     true_lift = table[ORACLE].to_numpy()
@@ -125,7 +108,7 @@ def advanced_results(
     summary.insert(1, "selected_by_test_rmse", summary["model"].eq(best))
     aipw = aipw_table(y, t, m1, m0, propensity, true_lift, outcome_model=AIPW_MODEL)
     policy = policy_targeting_table(score, folds, y, t, m1, m0, propensity, true_lift,
-                                    n_bootstrap=params.n_bootstrap, seed=sub_seed(seed, BOOTSTRAP_STREAM))
+                                    n_bootstrap=params.n_bootstrap, seed=stream_seed(seed, "interference_bootstrap"))
     het = heterogeneity_table(table, score, params.segment_min_slates)
     metrics = fitted.metrics.assign(selected=lambda d: d["model"].eq(best))
     tables = {

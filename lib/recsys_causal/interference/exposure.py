@@ -34,6 +34,7 @@ from recsys_causal.interference.click_model import (
     visibility,
     would_be_displaced,
 )
+from recsys_causal.seeds import stream_rng
 
 COMPONENTS: tuple[str, ...] = ("direct_focal", "other_competitor", "same_cluster_competitor")
 """Exposure labels, in the source's column order (alphabetical)."""
@@ -44,10 +45,6 @@ COMPONENT_LABELS: dict[str, str] = {
 }
 ARM_PROMOTE = "promote_focal_item"
 ARM_CONTROL = "leave_slate_unchanged"
-
-# Fixed offsets that derive independent sub-seeds from the run's one seed.
-ASSIGNMENT_STREAM = 2_001
-CLICK_STREAM = 2_002
 
 #: Columns the exposure step adds to each slate row (appended after the upstream slate columns;
 #: `same_cluster_as_focal` keeps its upstream place when the slate table already has it).
@@ -109,11 +106,6 @@ def component_columns() -> list[str]:
         cols += [f"{prefix}_{c}" for c in COMPONENTS]
     cols += ["total_expected_clicks_if_promoted", "total_oracle_lift"]
     return cols
-
-
-def sub_rng(seed: int, stream: int) -> np.random.Generator:
-    """An independent generator for one purpose, derived from the run's seed."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), int(stream)]))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -192,12 +184,12 @@ def run_promotion_experiment(
     """
     slates = slates.reset_index(drop=True)
     _, ids = slate_codes(slates)
-    treat = complete_randomization(len(ids), promotion_probability, sub_rng(seed, ASSIGNMENT_STREAM))
+    treat = complete_randomization(len(ids), promotion_probability, stream_rng(seed, "interference_assignment"))
     rows = map_exposure(slates, treat)
     p0, p1 = click_probabilities(rows, model, click_centers(rows))
     treated = rows["promotion_applied"].to_numpy() == 1
     p = np.where(treated, p1, p0)
-    clicks = (sub_rng(seed, CLICK_STREAM).random(len(rows)) < p).astype(np.int8)
+    clicks = (stream_rng(seed, "interference_clicks").random(len(rows)) < p).astype(np.int8)
     return rows.assign(
         p_no_promotion=p0,
         p_if_promoted=p1,

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from recsys_causal.inference import normal_quantile
 from recsys_causal.interference.features import ORACLE, OUTCOME, TREATMENT, integer_buckets
 from recsys_causal.interference.randomized import difference_in_means
 
@@ -65,7 +65,7 @@ def segment_frame(table: pd.DataFrame, predicted_lift: np.ndarray) -> pd.DataFra
 
 def summarize_segments(frame: pd.DataFrame, min_slates: int, level: float = 0.95) -> pd.DataFrame:
     """One row per segment with at least `min_slates` slates and two slates in each arm."""
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = normal_quantile(level)
     rows = []
     for seg_type in SEGMENT_TYPES:
         col = frame[seg_type]
@@ -90,7 +90,7 @@ def summarize_segments(frame: pd.DataFrame, min_slates: int, level: float = 0.95
     out = pd.DataFrame(rows)
     if out.empty:
         return out
-    zb = stats.norm.ppf(1 - (1 - level) / (2 * len(out)))
+    zb = normal_quantile(1 - (1 - level) / len(out))
     out["ci_bonferroni_lower"] = out["dim_estimate"] - zb * out["dim_se"]
     out["ci_bonferroni_upper"] = out["dim_estimate"] + zb * out["dim_se"]
     if "mean_true_lift" in out:

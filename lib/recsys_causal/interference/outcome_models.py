@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from sklearn.model_selection import train_test_split
 
+from recsys_causal.crossfit import cross_fit_predict
 from recsys_causal.interference.features import ORACLE, TREATMENT, EncodedFeatures, with_treatment
 from recsys_causal.params import InterferenceParams
 
@@ -174,23 +174,14 @@ def cate_summary(cf: pd.DataFrame, columns: dict[str, str] | None = None) -> pd.
     return pd.DataFrame(rows)
 
 
-def with_seed(model: Any, seed: int) -> Any:
-    """An unfitted clone of `model`, with `random_state=seed` when the model has one."""
-    m = clone(model)
-    return m.set_params(random_state=seed) if "random_state" in m.get_params() else m
-
-
 def crossfit_predicted_lift(
     enc: EncodedFeatures, model: Any, seed: int, folds: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Out-of-fold S-learner predictions: for each fold, a clone of `model` fitted on the other
     folds predicts that fold's clicks if promoted and if unchanged. Returns (lift, mu1, mu0)."""
-    n = len(enc.X)
-    mu1, mu0 = np.zeros(n), np.zeros(n)
-    for k in np.unique(folds):
-        hold = folds == k
-        fitted = with_seed(model, seed + 10 + int(k)).fit(enc.X.loc[~hold], enc.y.loc[~hold])
-        mu1[hold], mu0[hold] = predict_lift(fitted, enc.X.loc[hold])
+    cf = cross_fit_predict(model, enc.X, enc.y, folds, seed=seed + 10,
+                           counterfactual_X=(with_treatment(enc.X, 1), with_treatment(enc.X, 0)))
+    mu1, mu0 = cf.extra
     return mu1 - mu0, mu1, mu0
 
 

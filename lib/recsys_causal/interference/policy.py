@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_causal.bootstrap import bootstrap_from_sums, draw_counts
-from recsys_causal.interference.aipw import aipw_scores
+from recsys_causal.scores import aipw_score
 
 PROMOTE_ALL = "Promote all eligible slates"
 TOP_50 = "Promote top 50% by predicted net lift"
@@ -97,7 +97,7 @@ def ht_policy_value(d: np.ndarray, y: np.ndarray, t: np.ndarray, propensity: flo
 def dr_policy_value(d: np.ndarray, y: np.ndarray, t: np.ndarray, m1: np.ndarray, m0: np.ndarray,
                     propensity: float) -> float:
     """Doubly robust value per eligible slate: mean(d ψ) with ψ the AIPW score."""
-    return float(np.mean(np.asarray(d, dtype=float) * aipw_scores(y, t, m1, m0, propensity)))
+    return float(np.mean(np.asarray(d, dtype=float) * aipw_score(y, t, propensity, m1, m0, clip_eps=None)))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -157,7 +157,7 @@ def policy_targeting_table(
     masks = policy_masks(pred, folds, true_lift)
     names = list(masks)
     D = np.column_stack([masks[n] for n in names]).astype(float)
-    psi = aipw_scores(y, t, m1, m0, propensity)
+    psi = aipw_score(y, t, propensity, m1, m0, clip_eps=None)
     sums = _per_slate(D, y, t, psi)
     counts = draw_counts(len(y), n_bootstrap, seed)
     rows: dict[str, Any] = {

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from recsys_causal.interference.exposure import COMPONENT_LABELS, sub_rng
+from recsys_causal.inference import normal_quantile
+from recsys_causal.interference.exposure import COMPONENT_LABELS
+from recsys_causal.seeds import stream_rng
 
-RERANDOMIZATION_STREAM = 2_003
 PER_SLATES = 1_000
 
 #: effect row -> (label, estimand, outcome column(s) summed, oracle column(s) summed)
@@ -106,7 +106,7 @@ def difference_in_means(y: np.ndarray, t: np.ndarray, level: float = 0.95) -> Di
     m1, m0 = y[tr].mean(axis=0), y[~tr].mean(axis=0)
     cov = neyman_covariance(y, tr)
     se = np.sqrt(np.diag(cov))
-    z = stats.norm.ppf(0.5 + level / 2.0)
+    z = normal_quantile(level)
     est = m1 - m0
     return DifferenceInMeans(m1, m0, est, se, est - z * se, est + z * se, cov, int(tr.sum()), int((~tr).sum()))
 
@@ -180,7 +180,7 @@ def estimate_effects(component: pd.DataFrame, n_randomization: int, seed: int, l
     t = component["promotion_applied"].to_numpy().astype(bool)
     y, oracle = effect_outcomes(component)
     dim = difference_in_means(y, t, level)
-    draws = draw_rerandomizations(t, n_randomization, sub_rng(seed, RERANDOMIZATION_STREAM))
+    draws = draw_rerandomizations(t, n_randomization, stream_rng(seed, "interference_rerandomization"))
     null = randomization_distribution(y, draws)
     pvals = randomization_p_values(dim.estimate, null)
     oracle_mean = oracle.mean(axis=0)
@@ -266,7 +266,7 @@ def offset_share(focal: float, competitors: float, cov: np.ndarray, level: float
     r = competitors / abs(focal)
     grad = np.array([-competitors * np.sign(focal) / focal**2, 1.0 / abs(focal)])
     se = float(np.sqrt(max(grad @ cov @ grad, 0.0)))
-    z = stats.norm.ppf(0.5 + level / 2.0)
+    z = normal_quantile(level)
     return float(r), float(r - z * se), float(r + z * se)
 
 

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from recsys_causal.seeds import stream_sequence
+
 POPULARITY_LABELS: tuple[str, ...] = ("low", "medium", "high", "very_high")
 POPULARITY_DTYPE = pd.CategoricalDtype(list(POPULARITY_LABELS), ordered=True)
 
@@ -195,7 +197,7 @@ class SlateTables:
 
 
 def _rngs(seed: int) -> tuple[np.random.Generator, np.random.Generator, np.random.Generator]:
-    ss = np.random.SeedSequence([int(seed), 0x534C41])  # 'SLA'
+    ss = stream_sequence(seed, "slate_sampling")
     a, b, c = (np.random.default_rng(s) for s in ss.spawn(3))
     return a, b, c
 

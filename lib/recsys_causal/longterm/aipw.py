@@ -26,13 +26,13 @@ import pandas as pd
 from recsys_causal.bootstrap import (
     cluster_bootstrap_mean,
     cluster_codes,
-    cluster_sums,
     draw_counts,
     draw_indices,
     percentile_interval,
 )
-from recsys_causal.inference import Z95
+from recsys_causal.inference import Z95, influence_function_se
 from recsys_causal.scores import aipw_score, clip_propensity
+from recsys_causal.seeds import stream_rng
 
 PROPENSITY_MODELS: tuple[str, ...] = ("logistic", "lightgbm")
 OUTCOME_MODELS: tuple[str, ...] = ("linear_ridge", "lightgbm")
@@ -40,7 +40,6 @@ PROPENSITY_COLUMN: dict[str, str] = {m: f"propensity_{m}" for m in PROPENSITY_MO
 PROPENSITY_LABEL: dict[str, str] = {"logistic": "logistic propensity", "lightgbm": "LightGBM propensity"}
 OUTCOME_LABEL: dict[str, str] = {"linear_ridge": "ridge outcome", "lightgbm": "LightGBM outcome"}
 KEYS: tuple[str, str] = ("user_id", "event_date")
-REFIT_STREAM = 5_005  # sub-stream of the seed for the refit bootstrap's user draws
 
 # (e, m1, m0) for every row of a panel subset, cross-fitted inside that subset.
 RefitFn = Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -203,21 +202,6 @@ def fixed_nuisance_bootstrap(
     return summary, long
 
 
-def influence_function_se(psi: np.ndarray, clusters: np.ndarray | pd.Series) -> tuple[float, float, int]:
-    """Mean of the scores and its influence-function SE clustered by `clusters`.
-
-    Var = G/(G-1) * sum_g (sum_{i in g} (psi_i - mean))^2 / n^2: per-cluster sums of the centred
-    scores, so every user-day of a user counts together. Returns (estimate, se, clusters).
-    """
-    psi = np.asarray(psi, dtype=float)
-    n = psi.shape[0]
-    codes, g = cluster_codes(clusters)
-    est = float(psi.mean())
-    s = cluster_sums(psi - est, codes, g)[:, 0]
-    var = (g / (g - 1.0)) * float(np.sum(s**2)) / n**2 if g > 1 else np.nan
-    return est, float(np.sqrt(var)), g
-
-
 def influence_function_table(scores: pd.DataFrame) -> pd.DataFrame:
     """Influence-function (user-clustered) SE and normal 95% interval for every pair."""
     rows = []
@@ -348,7 +332,7 @@ def run_aipw(
     results["refit_ci_95_upper"] = np.nan
     if refit is not None and n_refit_bootstrap > 0:
         panel_sorted = _normalize_keys(panel).sort_values(list(KEYS), kind="mergesort").reset_index(drop=True)
-        rng = np.random.default_rng([seed, REFIT_STREAM])
+        rng = stream_rng(seed, "longterm_refit_bootstrap")
         reps = refit_bootstrap(panel_sorted, refit, n_refit_bootstrap, rng, clip_eps)
         lo, hi = percentile_interval(reps[:, None])
         i = results.index[results["is_primary_aipw"]][0]

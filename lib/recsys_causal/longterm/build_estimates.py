@@ -28,6 +28,7 @@ from recsys_causal.longterm.propensity import (
     propensity_metrics,
 )
 from recsys_causal.longterm.weights import analysis_weights
+from recsys_causal.params import LongtermParams
 
 LT = "kuairec_long_term_"
 PANEL = f"{LT}panel.parquet"
@@ -58,11 +59,8 @@ def truth_for(store: RunStore, panel: pd.DataFrame) -> float | None:
     return oracle_ate(panel, store.get(ORACLE))
 
 
-def weighted_panel(panel: pd.DataFrame, params, seed: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def weighted_panel(panel: pd.DataFrame, lt: LongtermParams, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Add out-of-fold propensities (both models), stabilized and truncated weights; metrics."""
-    from recsys_causal.longterm.propensity import split_params
-
-    lt, seed = split_params(params, seed)
     wp = sorted_panel(panel)
     scores = {m: fit_propensity_oof(wp, m, lt, seed) for m in PROPENSITY_MODELS}
     a = wp["treatment"].to_numpy(int)
@@ -88,7 +86,7 @@ def weighted_panel(panel: pd.DataFrame, params, seed: int | None = None) -> tupl
     upstream=(PANEL,),
 )
 def build_weighted_panel(store: RunStore) -> dict[str, pd.DataFrame]:
-    wp, metrics = weighted_panel(store.get(PANEL), store.params)
+    wp, metrics = weighted_panel(store.get(PANEL), store.params.longterm, store.params.seed)
     balance = standardized_mean_differences(wp, wp["analysis_weight"].to_numpy(),
                                             raw_weights=wp["ipw_stabilized"].to_numpy())
     return {WEIGHTED_PANEL: wp, PROPENSITY_METRICS: metrics, COVARIATE_BALANCE: balance}
@@ -104,12 +102,9 @@ def build_msm(store: RunStore) -> dict[str, pd.DataFrame]:
                                          truth=truth, counts=counts)}
 
 
-def gcomp_outputs(wp: pd.DataFrame, params, seed: int | None = None, truth: float | None = None
+def gcomp_outputs(wp: pd.DataFrame, lt: LongtermParams, seed: int, truth: float | None = None
                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(counterfactual table, fold metrics, per-model estimates) for both outcome models."""
-    from recsys_causal.longterm.propensity import split_params
-
-    lt, seed = split_params(params, seed)
     preds, folds = {}, []
     for m in OUTCOME_MODELS:
         y1, y0, fm = fit_outcome_oof(wp, m, lt, seed)
@@ -136,7 +131,7 @@ def gcomp_outputs(wp: pd.DataFrame, params, seed: int | None = None, truth: floa
 def build_gcomp(store: RunStore) -> dict[str, pd.DataFrame]:
     wp = sorted_panel(store.get(WEIGHTED_PANEL))
     truth = truth_for(store, wp)
-    cf, folds, est = gcomp_outputs(wp, store.params, truth=truth)
+    cf, folds, est = gcomp_outputs(wp, store.params.longterm, store.params.seed, truth=truth)
     comparison = estimator_comparison(store.get(MSM_ESTIMATES), est, truth)
     return {COUNTERFACTUALS: cf, GCOMP_FOLD_METRICS: folds, GCOMP_ESTIMATES: est,
             ESTIMATOR_COMPARISON: comparison}

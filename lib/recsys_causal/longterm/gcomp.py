@@ -11,31 +11,29 @@ fixed is reported beside it to show how much too narrow it is.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 from sklearn.base import clone
 from sklearn.linear_model import Ridge
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from sklearn.pipeline import Pipeline
 
 from recsys_causal.bootstrap import cluster_bootstrap_mean, cluster_codes
-from recsys_causal.inference import user_bootstrap_counts
+from recsys_causal.crossfit import cross_fit_predict, group_folds
+from recsys_causal.inference import normal_quantile, user_bootstrap_counts
 from recsys_causal.longterm.msm import MSM_METHOD, ORACLE_METHOD
 from recsys_causal.longterm.propensity import (
-    CATEGORICAL_COVARIATES,
     GROUP,
-    NUMERIC_COVARIATES,
     OUTCOME,
     TREATMENT,
     check_pre_treatment,
-    cross_fit_predict,
+    covariate_lists,
     lgbm_kwargs,
     make_preprocessor,
-    split_params,
 )
+from recsys_causal.params import LongtermParams
 
 OUTCOME_MODELS: tuple[str, ...] = ("linear_ridge", "lightgbm")
 GCOMP_METHOD = "G-computation"
@@ -49,47 +47,45 @@ COUNTERFACTUAL_COLUMNS: tuple[str, ...] = (
 )
 
 
-def outcome_feature_names() -> list[str]:
-    """Inputs of every outcome model: pre-treatment covariates plus the treatment indicator."""
-    return check_pre_treatment([*NUMERIC_COVARIATES, *CATEGORICAL_COVARIATES, TREATMENT],
-                               allowed_extra=(TREATMENT,))
+def outcome_feature_names(drop: Sequence[str] = ()) -> list[str]:
+    """Inputs of every outcome model: pre-treatment covariates (less `drop`) plus the treatment."""
+    num, cat = covariate_lists(drop)
+    return check_pre_treatment([*num, *cat, TREATMENT], allowed_extra=(TREATMENT,))
 
 
-def make_outcome_model(model: str, params: Any, seed: int | None = None) -> Pipeline:
-    """Unfitted outcome pipeline: 'linear_ridge' or 'lightgbm' (treatment passed through)."""
-    lt, seed = split_params(params, seed)
+def make_outcome_model(model: str, lt: LongtermParams, seed: int = 0, drop: Sequence[str] = ()) -> Pipeline:
+    """Unfitted outcome pipeline: 'linear_ridge' or 'lightgbm' (treatment passed through),
+    on the covariates less `drop`."""
+    num, cat = covariate_lists(drop)
     if model == "linear_ridge":
         return Pipeline([
-            ("prep", make_preprocessor(NUMERIC_COVARIATES, CATEGORICAL_COVARIATES, scale=True,
-                                       passthrough=(TREATMENT,))),
+            ("prep", make_preprocessor(num, cat, scale=True, passthrough=(TREATMENT,))),
             ("model", Ridge(alpha=lt.ridge_alpha)),
         ])
     if model == "lightgbm":
         from lightgbm import LGBMRegressor
 
         return Pipeline([
-            ("prep", make_preprocessor(NUMERIC_COVARIATES, CATEGORICAL_COVARIATES, scale=False,
-                                       passthrough=(TREATMENT,))),
+            ("prep", make_preprocessor(num, cat, scale=False, passthrough=(TREATMENT,))),
             ("model", LGBMRegressor(**lgbm_kwargs(lt, seed))),
         ])
     raise ValueError(f"unknown outcome model '{model}'; expected one of {OUTCOME_MODELS}")
 
 
 def fit_outcome_oof(
-    panel: pd.DataFrame, model: str, params: Any, seed: int | None = None
+    panel: pd.DataFrame, model: str, lt: LongtermParams, seed: int, drop: Sequence[str] = ()
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """Out-of-fold predictions (pred_y1, pred_y0) for every row, and per-fold RMSE/MAE/R².
 
-    `params` is the run's `Params` (or `LongtermParams` with `seed`); uses n_folds, ridge_alpha
-    and lgbm_*. Fold metrics score the prediction at the observed treatment on held-out users.
+    Uses `lt.n_folds`, `lt.ridge_alpha` and `lt.lgbm_*`; `drop` withholds covariates. Fold
+    metrics score the prediction at the observed treatment on held-out users.
     """
-    lt, seed = split_params(params, seed)
-    X = panel[outcome_feature_names()].copy()
+    X = panel[outcome_feature_names(drop)].copy()
     X[TREATMENT] = X[TREATMENT].astype(float)
     y = panel[OUTCOME].to_numpy(dtype=float)
     groups = panel[GROUP].to_numpy()
-    est = make_outcome_model(model, lt, seed)
-    cf = cross_fit_predict(est, X, y, groups, lt.n_folds, method="predict",
+    est = make_outcome_model(model, lt, seed, drop)
+    cf = cross_fit_predict(est, X, y, group_folds(groups, lt.n_folds), method="predict",
                            counterfactual_X=(X.assign(**{TREATMENT: 1.0}), X.assign(**{TREATMENT: 0.0})))
     rows = []
     for k in range(lt.n_folds):
@@ -124,7 +120,7 @@ def _design(panel: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     return X, panel[OUTCOME].to_numpy(dtype=float)
 
 
-def ridge_refit_bootstrap(panel: pd.DataFrame, params: Any, counts: np.ndarray) -> tuple[float, np.ndarray]:
+def ridge_refit_bootstrap(panel: pd.DataFrame, lt: LongtermParams, counts: np.ndarray) -> tuple[float, np.ndarray]:
     """Ridge g-computation re-fitted on every user resample, vectorized through per-user sums.
 
     For a linear outcome model mean(y1 - y0) is the treatment coefficient. Each user contributes
@@ -132,7 +128,6 @@ def ridge_refit_bootstrap(panel: pd.DataFrame, params: Any, counts: np.ndarray) 
     solves (C_r S_zz + alpha D) b = C_r S_zy with D penalizing every term but the intercept,
     which is sklearn's Ridge on the resampled rows. Returns (full-sample estimate, replicates).
     """
-    lt, _ = split_params(params)
     X, y = _design(panel)
     pipe = make_outcome_model("linear_ridge", lt)
     Z = np.asarray(pipe.named_steps["prep"].fit_transform(X), dtype=float)
@@ -162,15 +157,14 @@ def ridge_refit_bootstrap(panel: pd.DataFrame, params: Any, counts: np.ndarray) 
     return full, reps
 
 
-def lgbm_refit_bootstrap(panel: pd.DataFrame, params: Any, counts: np.ndarray,
-                         seed: int | None = None) -> tuple[float, np.ndarray]:
+def lgbm_refit_bootstrap(panel: pd.DataFrame, lt: LongtermParams, counts: np.ndarray,
+                         seed: int) -> tuple[float, np.ndarray]:
     """LightGBM g-computation re-fitted on every user resample (counts as frequency weights).
 
     Replicate r fits the regressor on the drawn users' rows with sample_weight = draw count,
     predicts y1 and y0 for those rows and takes their count-weighted mean difference. Returns
     (full-sample estimate, replicates); costs one LightGBM fit per replicate.
     """
-    lt, seed = split_params(params, seed)
     X, y = _design(panel)
     X1, X0 = X.assign(**{TREATMENT: 1.0}), X.assign(**{TREATMENT: 0.0})
     codes, g = cluster_codes(panel[GROUP].to_numpy())
@@ -187,13 +181,13 @@ def lgbm_refit_bootstrap(panel: pd.DataFrame, params: Any, counts: np.ndarray,
     return full, reps
 
 
-def refit_bootstrap_ate(panel: pd.DataFrame, model: str, params: Any, counts: np.ndarray,
-                        seed: int | None = None) -> tuple[float, np.ndarray]:
+def refit_bootstrap_ate(panel: pd.DataFrame, model: str, lt: LongtermParams, counts: np.ndarray,
+                        seed: int = 0) -> tuple[float, np.ndarray]:
     """(full-sample ATE, refit replicates) for `model` ('linear_ridge' or 'lightgbm')."""
     if model == "linear_ridge":
-        return ridge_refit_bootstrap(panel, params, counts)
+        return ridge_refit_bootstrap(panel, lt, counts)
     if model == "lightgbm":
-        return lgbm_refit_bootstrap(panel, params, counts, seed)
+        return lgbm_refit_bootstrap(panel, lt, counts, seed)
     raise ValueError(f"unknown outcome model '{model}'; expected one of {OUTCOME_MODELS}")
 
 
@@ -214,7 +208,6 @@ def gcomp_estimates(
       estimate, and a shifted percentile interval then need not contain the estimate.
     """
     rows = []
-    alpha = (1 - level) / 2
     for model, g in counterfactuals.groupby("model", sort=False):
         users = g[GROUP].to_numpy()
         c = counts if counts is not None else user_bootstrap_counts(users, n_bootstrap, seed)
@@ -228,7 +221,7 @@ def gcomp_estimates(
         if refit is not None and model in refit:
             full, reps = refit[model]
             se = float(np.nanstd(reps, ddof=1))
-            z = float(norm.ppf(1 - alpha))
+            z = normal_quantile(level)
             row.update({"full_sample_estimate": full, "se_bootstrap": se,
                         "ci_95_lower": est - z * se, "ci_95_upper": est + z * se,
                         "bootstrap_reps": int(len(reps)), "interval": "refit"})

@@ -3,8 +3,7 @@
 Two models estimate e(X) = P(treatment = 1 | pre-treatment history): a logistic regression on
 standardized numerics plus one-hot day of week, and a LightGBM classifier on the same inputs.
 Both are fitted out of fold with `GroupKFold` by user, so no user's rows are scored by a model
-that saw that user. `cross_fit_predict` is the one cross-fitting helper; the outcome models of
-g-computation (`recsys_causal.longterm.gcomp`) use it as well.
+that saw that user (`recsys_causal.crossfit`).
 
 Features are only the pre-treatment covariates of the panel (lag-1 and prior-3-day history,
 calendar indices, day of week); `check_pre_treatment` rejects anything measured on or after the
@@ -14,38 +13,19 @@ treatment day.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
-from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-_FALLBACK_PRE_TREATMENT: tuple[str, ...] = (
-    "lag_1_active_day",
-    "lag_1_interactions",
-    "lag_1_total_play_duration_sec",
-    "lag_1_avg_watch_ratio",
-    "lag_1_high_watch_share",
-    "prior_3day_active_day",
-    "prior_3day_interactions",
-    "prior_3day_total_play_duration_sec",
-    "prior_3day_avg_watch_ratio",
-    "prior_3day_high_watch_share",
-    "calendar_day_index",
-    "panel_day_index",
-    "day_of_week",
-)
-try:  # the panel module owns the list once it exists
-    from recsys_causal.longterm.panel import PRE_TREATMENT_COVARIATES as _PANEL_LIST
-except ImportError:  # pragma: no cover - only before the panel module lands
-    _PANEL_LIST = _FALLBACK_PRE_TREATMENT
+from recsys_causal.crossfit import cross_fit_predict, group_folds
+from recsys_causal.longterm.panel import PRE_TREATMENT_COVARIATES as _PANEL_LIST
+from recsys_causal.params import LongtermParams
 
 #: Covariates measured strictly before the treatment day (the only allowed model inputs).
 PRE_TREATMENT_COVARIATES: tuple[str, ...] = tuple(_PANEL_LIST)
@@ -84,21 +64,27 @@ def check_pre_treatment(features: Sequence[str], allowed_extra: Sequence[str] = 
     return list(features)
 
 
-def propensity_feature_names() -> list[str]:
-    """Input columns of every propensity model (pre-treatment covariates only)."""
-    return check_pre_treatment([*NUMERIC_COVARIATES, *CATEGORICAL_COVARIATES])
+def covariate_lists(drop: Sequence[str] = ()) -> tuple[list[str], list[str]]:
+    """(numeric, categorical) pre-treatment covariates a nuisance model sees, without `drop`.
+
+    `drop` lets an analysis (or the validation study's scenarios) withhold covariates, e.g. a
+    confounder the analyst did not record.
+    """
+    unknown = [d for d in drop if d not in PRE_TREATMENT_COVARIATES]
+    if unknown:
+        raise ValueError(f"cannot drop {unknown}: not pre-treatment covariates")
+    return ([c for c in NUMERIC_COVARIATES if c not in drop], [c for c in CATEGORICAL_COVARIATES if c not in drop])
+
+
+def propensity_feature_names(drop: Sequence[str] = ()) -> list[str]:
+    """Input columns of every propensity model (pre-treatment covariates only, less `drop`)."""
+    num, cat = covariate_lists(drop)
+    return check_pre_treatment([*num, *cat])
 
 
 # ----------------------------------------------------------------------------------------------
 # Parameters and model factories
 # ----------------------------------------------------------------------------------------------
-def split_params(params: Any, seed: int | None = None) -> tuple[Any, int]:
-    """Accept a full `Params` (uses .longterm and .seed) or a `LongtermParams` plus `seed`."""
-    if hasattr(params, "longterm"):
-        return params.longterm, int(params.seed if seed is None else seed)
-    return params, int(0 if seed is None else seed)
-
-
 def make_preprocessor(numeric: Sequence[str], categorical: Sequence[str], scale: bool,
                       passthrough: Sequence[str] = ()) -> ColumnTransformer:
     """Standardize (or pass) numerics, one-hot day of week with fixed categories, pass extras."""
@@ -116,7 +102,7 @@ def make_preprocessor(numeric: Sequence[str], categorical: Sequence[str], scale:
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
 
 
-def lgbm_kwargs(lt: Any, seed: int) -> dict[str, Any]:
+def lgbm_kwargs(lt: LongtermParams, seed: int) -> dict[str, Any]:
     """Deterministic LightGBM settings from the long-term parameters."""
     return {
         "n_estimators": lt.lgbm_n_estimators,
@@ -131,99 +117,40 @@ def lgbm_kwargs(lt: Any, seed: int) -> dict[str, Any]:
     }
 
 
-def make_propensity_model(model: str, params: Any, seed: int | None = None) -> Pipeline:
-    """Unfitted propensity pipeline: 'logistic' or 'lightgbm'."""
-    lt, seed = split_params(params, seed)
+def make_propensity_model(model: str, lt: LongtermParams, seed: int, drop: Sequence[str] = ()) -> Pipeline:
+    """Unfitted propensity pipeline: 'logistic' or 'lightgbm', on the covariates less `drop`."""
+    num, cat = covariate_lists(drop)
     if model == "logistic":
         return Pipeline([
-            ("prep", make_preprocessor(NUMERIC_COVARIATES, CATEGORICAL_COVARIATES, scale=True)),
+            ("prep", make_preprocessor(num, cat, scale=True)),
             ("model", LogisticRegression(max_iter=2000)),
         ])
     if model == "lightgbm":
         from lightgbm import LGBMClassifier
 
         return Pipeline([
-            ("prep", make_preprocessor(NUMERIC_COVARIATES, CATEGORICAL_COVARIATES, scale=False)),
+            ("prep", make_preprocessor(num, cat, scale=False)),
             ("model", LGBMClassifier(**lgbm_kwargs(lt, seed))),
         ])
     raise ValueError(f"unknown propensity model '{model}'; expected one of {PROPENSITY_MODELS}")
 
 
-# ----------------------------------------------------------------------------------------------
-# Cross-fitting
-# ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CrossFit:
-    """Out-of-fold predictions: `oof` on X, `extra[i]` on the i-th counterfactual copy of X."""
-
-    oof: np.ndarray
-    extra: tuple[np.ndarray, ...]
-    fold: np.ndarray  # fold id of each row (-1 never occurs: every row is held out once)
-
-
-def group_folds(groups: np.ndarray | pd.Series, n_folds: int) -> np.ndarray:
-    """Fold id of each row from a deterministic GroupKFold (no group spans two folds)."""
-    g = np.asarray(groups)
-    n_groups = len(pd.unique(g))
-    if n_groups < n_folds:
-        raise ValueError(f"need at least n_folds={n_folds} users to cross-fit, got {n_groups}")
-    fold = np.full(len(g), -1, dtype=np.int64)
-    for k, (_, test) in enumerate(GroupKFold(n_splits=n_folds).split(np.zeros(len(g)), groups=g)):
-        fold[test] = k
-    return fold
-
-
-def _predict(est: Any, X: pd.DataFrame, method: str) -> np.ndarray:
-    if method == "predict_proba":
-        return np.asarray(est.predict_proba(X))[:, 1]
-    return np.asarray(getattr(est, method)(X), dtype=float)
-
-
-def cross_fit_predict(
-    estimator: Any,
-    X: pd.DataFrame,
-    y: np.ndarray | pd.Series,
-    groups: np.ndarray | pd.Series,
-    n_folds: int,
-    method: str = "predict",
-    counterfactual_X: Sequence[pd.DataFrame] = (),
-) -> CrossFit:
-    """Fit a clone of `estimator` per GroupKFold fold and predict the held-out rows.
-
-    `method` is 'predict' (regression) or 'predict_proba' (P(class 1)). Each frame in
-    `counterfactual_X` (same rows as X, some inputs changed, e.g. treatment set to 1) is
-    predicted for the held-out rows by the same fold model.
-    """
-    y = np.asarray(y)
-    fold = group_folds(groups, n_folds)
-    oof = np.full(len(X), np.nan)
-    extra = [np.full(len(X), np.nan) for _ in counterfactual_X]
-    for k in range(n_folds):
-        test = np.flatnonzero(fold == k)
-        train = np.flatnonzero(fold != k)
-        est = clone(estimator).fit(X.iloc[train], y[train])
-        oof[test] = _predict(est, X.iloc[test], method)
-        for j, Xc in enumerate(counterfactual_X):
-            extra[j][test] = _predict(est, Xc.iloc[test], method)
-    return CrossFit(oof, tuple(extra), fold)
-
-
 PROPENSITY_BOUND = 1e-6
 
 
-def fit_propensity_oof(panel: pd.DataFrame, model: str, params: Any, seed: int | None = None) -> np.ndarray:
+def fit_propensity_oof(panel: pd.DataFrame, model: str, lt: LongtermParams, seed: int,
+                       drop: Sequence[str] = ()) -> np.ndarray:
     """Out-of-fold propensity scores e(X) for every panel row (GroupKFold by user).
 
-    `params` is the run's `Params` (or `LongtermParams` with `seed`); uses n_folds and lgbm_*.
+    Uses `lt.n_folds` and `lt.lgbm_*`; `drop` withholds covariates (see `covariate_lists`).
     Scores are bounded to [1e-6, 1 - 1e-6]: a fitted probability that rounds to exactly 0 or 1
     would make a weight infinite; the analysis's own truncation and clipping handle the
     (much larger) practical extremes and are reported.
     """
-    lt, seed = split_params(params, seed)
-    X = panel[propensity_feature_names()]
-    est = make_propensity_model(model, lt, seed)
-    oof = cross_fit_predict(est, X, panel[TREATMENT].to_numpy(int), panel[GROUP].to_numpy(),
-                            lt.n_folds, method="predict_proba").oof
+    X = panel[propensity_feature_names(drop)]
+    est = make_propensity_model(model, lt, seed, drop)
+    folds = group_folds(panel[GROUP].to_numpy(), lt.n_folds)
+    oof = cross_fit_predict(est, X, panel[TREATMENT].to_numpy(int), folds, method="predict_proba").oof
     return np.clip(oof, PROPENSITY_BOUND, 1.0 - PROPENSITY_BOUND)
 
 

@@ -103,7 +103,7 @@ def longterm_answer(run_dir: Path) -> Answer | None:
     prop = _read(run_dir, LT_PROPENSITY)
     if prop is not None and "primary" in prop and prop["primary"].astype(bool).any():
         ans.share_extreme = float(prop[prop["primary"].astype(bool)]["share_extreme"].iloc[0])
-    from recsys_causal.validation.study import BOOTSTRAP_INFERENCE, aipw_label
+    from recsys_causal.validation.longterm_world import BOOTSTRAP_INFERENCE, aipw_label
 
     label = aipw_label(str(r["propensity_model"]), str(r["outcome_model"]))
     ans.coverage, ans.coverage_mcse, ans.n_replicates = _study_coverage(

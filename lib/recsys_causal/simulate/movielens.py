@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from recsys_causal.seeds import stream_sequence
+
 if TYPE_CHECKING:
     from recsys_causal.params import InterferenceParams
 
@@ -271,7 +273,7 @@ def simulate_ratings(
             f"n_ratings={n_ratings} is more than {n_users} users can give to {n_movies} movies "
             f"(at most 80% of the movies each: {n_users * cap})"
         )
-    ss = np.random.SeedSequence([int(seed), 0x4D4C])  # 'ML'
+    ss = stream_sequence(seed, "movielens_world")
     r_mov, r_usr, r_pick, r_rate, r_time = (np.random.default_rng(s) for s in ss.spawn(5))
 
     # --- movies -----------------------------------------------------------------------------

@@ -12,7 +12,8 @@ import pandas as pd
 from recsys_causal.artifacts import RunStore, builder
 from recsys_causal.params import ValidationParams
 from recsys_causal.validation.metrics import nominal_coverage_mcse, summarize_replicates
-from recsys_causal.validation.study import SCENARIOS, run_study_from_params
+from recsys_causal.validation.runner import run_study_from_params
+from recsys_causal.validation.scenarios import SCENARIOS
 
 REPLICATES = "validation_replicate_estimates.parquet"
 SUMMARY = "validation_summary.csv"

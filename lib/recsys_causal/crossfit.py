@@ -1,0 +1,98 @@
+"""Cross-fitting, once for both tracks: the folds of a sample and one out-of-fold predictor.
+
+A nuisance model is cross-fitted by splitting the units into folds, fitting a clone of an
+injected scikit-learn estimator on every fold but one and predicting the held-out fold, so no
+unit is scored by a model that saw it. The folds are data (`group_folds` by user for the
+long-term panel, `stratified_folds` by treatment for the slate experiment), computed once and
+passed to every model of an analysis, as DoubleML stores its sample splits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+from sklearn.model_selection import GroupKFold, StratifiedKFold
+
+
+@dataclass(frozen=True)
+class CrossFit:
+    """Out-of-fold predictions: `oof` on X, `extra[i]` on the i-th counterfactual copy of X."""
+
+    oof: np.ndarray
+    extra: tuple[np.ndarray, ...]
+    fold: np.ndarray  # fold id of each row
+
+
+def group_folds(groups: np.ndarray | pd.Series, n_folds: int) -> np.ndarray:
+    """Fold id of each row from a deterministic GroupKFold (no group spans two folds)."""
+    g = np.asarray(groups)
+    n_groups = len(pd.unique(g))
+    if n_groups < n_folds:
+        raise ValueError(f"need at least n_folds={n_folds} users to cross-fit, got {n_groups}")
+    fold = np.full(len(g), -1, dtype=np.int64)
+    for k, (_, test) in enumerate(GroupKFold(n_splits=n_folds).split(np.zeros(len(g)), groups=g)):
+        fold[test] = k
+    return fold
+
+
+def stratified_folds(treatment: np.ndarray | pd.Series, n_folds: int, seed: int) -> np.ndarray:
+    """Fold id (0..n_folds-1) of each unit; folds are shuffled with `seed` and stratified by treatment."""
+    t = np.asarray(treatment)
+    folds = np.full(len(t), -1, dtype=np.int64)
+    skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    for k, (_, hold) in enumerate(skf.split(np.zeros(len(t)), t)):
+        folds[hold] = k
+    return folds
+
+
+def with_seed(model: BaseEstimator, seed: int) -> BaseEstimator:
+    """An unfitted clone of `model`, with `random_state=seed` when the model has one."""
+    m = clone(model)
+    return m.set_params(random_state=seed) if "random_state" in m.get_params() else m
+
+
+def _predict(est: Any, X: pd.DataFrame, method: str) -> np.ndarray:
+    if method == "predict_proba":
+        return np.asarray(est.predict_proba(X))[:, 1]
+    return np.asarray(getattr(est, method)(X), dtype=float)
+
+
+def cross_fit_predict(
+    estimator: BaseEstimator,
+    X: pd.DataFrame,
+    y: np.ndarray | pd.Series,
+    folds: np.ndarray,
+    method: str = "predict",
+    counterfactual_X: Sequence[pd.DataFrame] = (),
+    fit_mask: np.ndarray | None = None,
+    seed: int | None = None,
+) -> CrossFit:
+    """Fit a clone of `estimator` on the other folds and predict each held-out fold.
+
+    `method` is 'predict' (regression) or 'predict_proba' (P(class 1)). Each frame in
+    `counterfactual_X` (same rows as X, some inputs changed, e.g. treatment set to 1) is
+    predicted for the held-out rows by the same fold model. `fit_mask` restricts the rows a fold
+    model is fitted on (one arm, for a T-learner); every held-out row is still predicted. With
+    `seed`, the model of fold k gets `random_state = seed + k`.
+    """
+    y = np.asarray(y)
+    folds = np.asarray(folds)
+    if len(folds) != len(X):
+        raise ValueError(f"folds has {len(folds)} entries for {len(X)} rows")
+    usable = np.ones(len(X), dtype=bool) if fit_mask is None else np.asarray(fit_mask, dtype=bool)
+    oof = np.full(len(X), np.nan)
+    extra = [np.full(len(X), np.nan) for _ in counterfactual_X]
+    for k in np.unique(folds):
+        test = np.flatnonzero(folds == k)
+        train = np.flatnonzero((folds != k) & usable)
+        est = clone(estimator) if seed is None else with_seed(estimator, seed + int(k))
+        est.fit(X.iloc[train], y[train])
+        oof[test] = _predict(est, X.iloc[test], method)
+        for j, Xc in enumerate(counterfactual_X):
+            extra[j][test] = _predict(est, Xc.iloc[test], method)
+    return CrossFit(oof, tuple(extra), folds)

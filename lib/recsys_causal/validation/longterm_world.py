@@ -1,0 +1,203 @@
+"""The long-term world of the study: KuaiRec-format simulator -> loader -> user-day panel.
+
+Every estimator here calls the chapters' own code: the panel of chapter longterm_01, the
+cross-fitted propensities and outcome predictions of chapters 02 and 04
+(`fit_propensity_oof` / `fit_outcome_oof`, with the scenario's `drop=`), the weights and MSM
+table of chapter 03, the AIPW score and its inference of chapter 05. The primary AIPW pair and
+every model setting come from the study's `LongtermParams`, as in the chapters.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsys_causal.bootstrap import cluster_bootstrap_diff_in_means, cluster_bootstrap_mean
+from recsys_causal.data.kuairec import load_interactions
+from recsys_causal.inference import influence_function_se, normal_interval, user_bootstrap_counts
+from recsys_causal.longterm.gcomp import fit_outcome_oof
+from recsys_causal.longterm.msm import MSM_METHOD, WEIGHTED_DIM_METHOD, msm_estimates, oracle_ate
+from recsys_causal.longterm.panel import build_user_day_panel
+from recsys_causal.longterm.propensity import fit_propensity_oof
+from recsys_causal.longterm.weights import analysis_weights
+from recsys_causal.params import LongtermParams
+from recsys_causal.scores import aipw_score
+from recsys_causal.simulate.kuairec import simulate_from_params
+from recsys_causal.validation.registry import EstimateRow, EstimatorSpec, World
+from recsys_causal.validation.scenarios import Scenario, study_longterm_params
+
+BOOTSTRAP_INFERENCE = "user-cluster bootstrap (nuisances fixed)"
+IF_INFERENCE = "influence function, clustered by user"
+PROPENSITY_LABELS = {"logistic": "logistic", "lightgbm": "LightGBM"}
+OUTCOME_LABELS = {"linear_ridge": "ridge", "lightgbm": "LightGBM"}
+NAIVE = "Naive difference in means"
+
+
+def aipw_label(propensity: str, outcome: str) -> str:
+    """Table label of the AIPW estimator with one nuisance pair."""
+    return f"AIPW ({PROPENSITY_LABELS[propensity]} + {OUTCOME_LABELS[outcome]})"
+
+
+PRIMARY_AIPW_LABEL = aipw_label(LongtermParams().primary_propensity, LongtermParams().primary_outcome_model)
+
+
+@dataclass
+class LongtermData:
+    """One simulated long-term data set: the sorted panel and its oracle ATE."""
+
+    panel: pd.DataFrame
+    truth: float
+    params: LongtermParams
+    setting: str
+
+
+def simulate_longterm(config: Any, setting: str, sim_seed: int) -> LongtermData:
+    """Simulate KuaiRec-format logs, read them back through the loader, build the panel."""
+    lt = study_longterm_params(config.validation, setting)
+    with tempfile.TemporaryDirectory(prefix="recsys_causal_val_") as tmp:
+        sim = simulate_from_params(lt, sim_seed, tmp)
+        interactions, _ = load_interactions(tmp, lt.matrix, lt.duplicate_policy)
+    panel = build_user_day_panel(interactions, lt.high_watch_threshold, lt.treatment_cutoff,
+                                 lt.outcome_horizon_days, lt.watch_ratio_cap).panel
+    panel = panel.sort_values(["user_id", "event_date"], kind="mergesort").reset_index(drop=True)
+    panel["event_date"] = pd.to_datetime(panel["event_date"])
+    truth = oracle_ate(panel, sim.oracle)
+    return LongtermData(panel, float(truth), lt, setting)
+
+
+@dataclass
+class LongtermAnalysis:
+    """One scenario's view of one data set; fitted nuisances are shared through `cache`."""
+
+    data: LongtermData
+    scenario: Scenario
+    seed: int
+    cache: dict[Any, Any]
+
+    @property
+    def panel(self) -> pd.DataFrame:
+        return self.data.panel
+
+    @property
+    def lt(self) -> LongtermParams:
+        return self.data.params
+
+    @property
+    def truth(self) -> float:
+        return self.data.truth
+
+    def _memo(self, key: Any, make: Callable[[], Any]) -> Any:
+        if key not in self.cache:
+            self.cache[key] = make()
+        return self.cache[key]
+
+    def counts(self) -> np.ndarray:
+        """The user-cluster bootstrap count matrix shared by every estimator of this data set."""
+        return self._memo("counts", lambda: user_bootstrap_counts(
+            self.panel["user_id"].to_numpy(), self.lt.n_bootstrap, self.seed))
+
+    def propensity(self, model: str) -> np.ndarray:
+        """Chapter 02's out-of-fold e(X), without the scenario's dropped covariates."""
+        drop = self.scenario.propensity_drop
+        return self._memo(("propensity", model, drop),
+                          lambda: fit_propensity_oof(self.panel, model, self.lt, self.seed, drop))
+
+    def outcome(self, model: str) -> tuple[np.ndarray, np.ndarray]:
+        """Chapter 04's out-of-fold (m1, m0), without the scenario's dropped covariates."""
+        drop = self.scenario.outcome_drop
+        return self._memo(("outcome", model, drop),
+                          lambda: fit_outcome_oof(self.panel, model, self.lt, self.seed, drop)[:2])
+
+    def msm_table(self) -> pd.DataFrame:
+        """Chapter 03's naive / weighted / MSM table with the scenario's primary propensity."""
+
+        def make() -> pd.DataFrame:
+            e = self.propensity(self.lt.primary_propensity)
+            a = self.panel["treatment"].to_numpy(int)
+            _, w = analysis_weights(a, e, self.lt.weight_truncation_lower, self.lt.weight_truncation_upper)
+            wp = self.panel.assign(analysis_weight=w)
+            return msm_estimates(wp, self.lt.n_bootstrap, self.seed, counts=self.counts())
+
+        return self._memo(("msm", self.scenario.propensity_drop), make)
+
+
+def analyse_longterm(config: Any, data: LongtermData, scenarios: Sequence[Scenario],
+                     est_seed: int) -> dict[str, LongtermAnalysis]:
+    """One analysis per scenario, sharing one nuisance cache (so (a), (b), (c) fit each model once)."""
+    cache: dict[Any, Any] = {}
+    return {s.key: LongtermAnalysis(data, s, est_seed, cache) for s in scenarios}
+
+
+def _boot_row(name: str, res: Any, truth: float) -> EstimateRow:
+    return EstimateRow(name, BOOTSTRAP_INFERENCE, float(res.estimate[0]), float(res.se[0]),
+                       float(res.ci_lower[0]), float(res.ci_upper[0]), truth)
+
+
+def naive_difference(an: LongtermAnalysis) -> list[EstimateRow]:
+    """Chapter 03's naive contrast (the same bootstrap function), without touching propensities."""
+    p = an.panel
+    res = cluster_bootstrap_diff_in_means(p["outcome"].to_numpy(float), p["treatment"].to_numpy(float),
+                                          p["user_id"].to_numpy(), counts=an.counts())
+    return [_boot_row(NAIVE, res, an.truth)]
+
+
+def _msm_row(an: LongtermAnalysis, method: str, name: str) -> list[EstimateRow]:
+    t = an.msm_table()
+    r = t[t["method"].eq(method)].iloc[0]
+    return [EstimateRow(name, BOOTSTRAP_INFERENCE, float(r["estimate"]), float(r["se_bootstrap"]),
+                        float(r["ci_95_lower"]), float(r["ci_95_upper"]), an.truth)]
+
+
+def ipw_hajek(an: LongtermAnalysis) -> list[EstimateRow]:
+    """Chapter 03's weighted (Hájek) difference in means."""
+    return _msm_row(an, WEIGHTED_DIM_METHOD, "IPW (Hájek)")
+
+
+def msm(an: LongtermAnalysis) -> list[EstimateRow]:
+    """Chapter 03's headline marginal structural model."""
+    return _msm_row(an, MSM_METHOD, "MSM")
+
+
+def gcomputation(model: str) -> Callable[[LongtermAnalysis], list[EstimateRow]]:
+    """Chapter 04's g-computation mean(m1 - m0) with outcome model `model`."""
+
+    def estimate(an: LongtermAnalysis) -> list[EstimateRow]:
+        m1, m0 = an.outcome(model)
+        res = cluster_bootstrap_mean(m1 - m0, an.panel["user_id"].to_numpy(), counts=an.counts())
+        return [_boot_row(f"G-computation ({OUTCOME_LABELS[model]})", res, an.truth)]
+
+    return estimate
+
+
+def aipw(propensity: str, outcome: str) -> Callable[[LongtermAnalysis], list[EstimateRow]]:
+    """Chapter 05's AIPW score for one nuisance pair: clustered IF SE and fixed-nuisance bootstrap."""
+
+    def estimate(an: LongtermAnalysis) -> list[EstimateRow]:
+        p = an.panel
+        psi = aipw_score(p["outcome"], p["treatment"], an.propensity(propensity), *an.outcome(outcome),
+                         an.lt.clip_eps)
+        users = p["user_id"].to_numpy()
+        est, se, _ = influence_function_se(psi, users)
+        lo, hi = normal_interval(est, se)
+        name = aipw_label(propensity, outcome)
+        return [EstimateRow(name, IF_INFERENCE, est, se, float(lo), float(hi), an.truth),
+                _boot_row(name, cluster_bootstrap_mean(psi, users, counts=an.counts()), an.truth)]
+
+    return estimate
+
+
+ESTIMATORS: tuple[EstimatorSpec, ...] = (
+    EstimatorSpec(NAIVE, "longterm", naive_difference),
+    EstimatorSpec("IPW (Hájek)", "longterm", ipw_hajek),
+    EstimatorSpec("MSM", "longterm", msm),
+    EstimatorSpec("G-computation (ridge)", "longterm", gcomputation("linear_ridge")),
+    EstimatorSpec("G-computation (LightGBM)", "longterm", gcomputation("lightgbm")),
+    *(EstimatorSpec(aipw_label(p, o), "longterm", aipw(p, o))
+      for p in ("logistic", "lightgbm") for o in ("linear_ridge", "lightgbm")),
+)
+WORLD = World("longterm", simulate_longterm, analyse_longterm, ESTIMATORS)
