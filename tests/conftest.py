@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+os.environ.setdefault("MPLBACKEND", "Agg")  # tests draw off-screen
+
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "recsys_causal.cli"]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
 from recsys_causal.booktable import BookTable, book_table
@@ -70,11 +69,6 @@ def describe_interval(
     return text + "."
 
 
-def describe_share(share: float, what: str, digits: int = 1) -> str:
-    """'12.3% of rows <what>.'"""
-    return f"{100 * share:.{digits}f}% of rows {what}."
-
-
 def describe_estimates(table: pd.DataFrame, truth: float | None = None, unit: str = "",
                        label_cols: Sequence[str] = ("method", "model"), null: float | None = 0.0) -> str:
     """One sentence per row with an interval (rows without one, e.g. the oracle, are skipped)."""
@@ -106,7 +100,3 @@ def format_table(df: pd.DataFrame, digits: int = 3, max_rows: int | None = 60,
     `columns` a reader needs); see `recsys_causal.booktable`."""
     return book_table(df, digits=digits, max_rows=max_rows, labels=labels, columns=columns)
 
-
-def relative_change(value: float, reference: float) -> float:
-    """value / reference - 1 (NaN when the reference is 0)."""
-    return float(value / reference - 1.0) if reference else float(np.nan)

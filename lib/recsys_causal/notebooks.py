@@ -7,7 +7,6 @@ parameter is added; tests check that every committed notebook matches and carrie
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -70,23 +69,6 @@ def sync_parameters_cells(root: Path | None = None) -> list[str]:
     return changed
 
 
-def strip_outputs(path: Path) -> bool:
-    """Remove outputs and execution counts from a notebook file; return True if it changed."""
-    nb = nbformat.read(path, as_version=4)
-    before = json.dumps(nb, sort_keys=True)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
-        cell.get("metadata", {}).pop("execution", None)
-        cell.get("metadata", {}).pop("papermill", None)
-    nb.metadata.pop("papermill", None)
-    if json.dumps(nb, sort_keys=True) != before:
-        nbformat.write(nb, path)
-        return True
-    return False
-
-
 def new_chapter_notebook(chapter: Chapter, cells: list[tuple[str, str]]) -> Any:
     """Build a chapter notebook: title cell, parameters cell, then (kind, source) cells."""
     nb = nbformat.v4.new_notebook()
@@ -103,11 +85,3 @@ def new_chapter_notebook(chapter: Chapter, cells: list[tuple[str, str]]) -> Any:
         cell["id"] = f"{chapter.id}-{i:02d}"
     return nb
 
-
-def write_chapter_notebook(chapter: Chapter, cells: list[tuple[str, str]], root: Path | None = None) -> Path:
-    """Write a freshly built chapter notebook (outputs empty) to its registry path."""
-    root = root or project_root()
-    path = root / chapter.notebook
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(new_chapter_notebook(chapter, cells), path)
-    return path

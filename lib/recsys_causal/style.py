@@ -1,21 +1,16 @@
 """One figure style for the whole book: a colour-blind-safe palette and readable sizes.
 
 Every chapter calls `apply_style()` (through `open_chapter`) and builds figures with
-`new_figure()`, so figures look alike in HTML and fit the PDF's page width.
+`new_figure()`, so figures look alike in HTML and fit the PDF's page width. Importing this
+module changes nothing: the backend is matplotlib's own choice (inline in a kernel, a
+non-interactive one without a display).
 """
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
-import matplotlib
-
-if "ipykernel" not in sys.modules:
-    # Scripts and tests draw off-screen; inside a notebook kernel the inline backend stays, so a
-    # chapter's figure is displayed in its (labelled) cell and reaches the book.
-    matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 # Okabe-Ito palette: distinguishable under the common colour-vision deficiencies.
 PALETTE: tuple[str, ...] = (

@@ -359,16 +359,6 @@ def _check_dates(path: Path, dates: np.ndarray) -> None:
         raise DataError(f"{path.name}: column 'date' has values that are not calendar dates YYYYMMDD") from None
 
 
-def read_optional(folder: str | Path, name: str) -> pd.DataFrame | None:
-    """Read one of the optional side files (user_features.csv, ...) if present, else None."""
-    if name not in OPTIONAL_FILES:
-        raise DataError(f"unknown KuaiRec side file '{name}' (expected one of {', '.join(OPTIONAL_FILES)})")
-    path = Path(folder) / name
-    if not path.is_file():
-        return None
-    return pd.read_csv(path)
-
-
 # ----------------------------------------------------------------------------------------------
 # Up-front content checks (before any chapter runs)
 # ----------------------------------------------------------------------------------------------

@@ -14,10 +14,10 @@ estimate mean(A Y / π - (1 - A) Y / (1 - π)).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from recsys_causal.crossfit import cross_fit_predict, stratified_folds
 from recsys_causal.inference import Z95, mean_with_se
@@ -38,7 +38,7 @@ AIPW_MODEL = "LightGBM"
 
 
 def crossfit_arm_models(
-    enc: EncodedFeatures, model: Any, seed: int, folds: np.ndarray
+    enc: EncodedFeatures, model: BaseEstimator, seed: int, folds: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold predictions of separate outcome models (clones of `model`) for promoted (m1)
     and unchanged (m0) slates: each fold is predicted by models fitted on the other folds."""

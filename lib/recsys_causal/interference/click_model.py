@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recsys_causal.params import InterferenceParams
+
 #: Columns a row frame needs for `click_probabilities` (the upstream slate schema).
 CLICK_INPUT_COLUMNS: tuple[str, ...] = (
     "is_focal_item",
@@ -73,7 +75,7 @@ class ClickModel:
     relevance_center: float = 3.5
 
     @classmethod
-    def from_params(cls, p: Any) -> ClickModel:
+    def from_params(cls, p: InterferenceParams) -> ClickModel:
         """Build the model from an `InterferenceParams` section (its `click_*` knobs)."""
         return cls(
             intercept=p.click_intercept,

@@ -14,6 +14,7 @@ import pandas as pd
 
 from recsys_causal.describe import format_number
 from recsys_causal.interference.exposure import COMPONENT_LABELS
+from recsys_causal.params import InterferenceParams
 
 PER = 1000
 DECOMPOSITION_ROWS: tuple[tuple[str, str], ...] = (
@@ -30,7 +31,7 @@ def _signed(x: float) -> str:
     return s if s.startswith("-") or s == "0" else f"+{s}"
 
 
-def design_table(params: Any, component: pd.DataFrame, exposure: pd.DataFrame) -> pd.DataFrame:
+def design_table(params: InterferenceParams, component: pd.DataFrame, exposure: pd.DataFrame) -> pd.DataFrame:
     """The experiment's design in one table (unit, sizes, assignment, outcome, exposure roles)."""
     labels = exposure["exposure_label"].astype("string").value_counts()
     n = len(component)

@@ -6,12 +6,12 @@ click-model parameters describe (promotions that always hurt, or some that help)
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
 from recsys_causal.describe import describe_interval, format_number
+from recsys_causal.interference.features import EncodedFeatures
+from recsys_causal.params import InterferenceParams
 
 PER = 1000
 
@@ -48,7 +48,7 @@ def describe_oracle_checks(checks: pd.DataFrame) -> str:
     )
 
 
-def describe_world(params: Any) -> str:
+def describe_world(params: InterferenceParams) -> str:
     """Sentence naming the promotion terms of the click model this run simulates."""
     return (
         f"This run's click model gives the promoted focal item a logit boost of {params.click_focal_boost:g} "
@@ -68,7 +68,7 @@ def describe_model_table(summary: pd.DataFrame) -> str:
     )
 
 
-def describe_encoding(enc: Any) -> str:
+def describe_encoding(enc: EncodedFeatures) -> str:
     """Sentence under the encoded-feature summary, including the deny-list check."""
     from recsys_causal.interference.features import POST_TREATMENT_COLUMNS, is_post_treatment
 

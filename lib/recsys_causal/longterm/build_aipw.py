@@ -8,8 +8,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
@@ -30,6 +28,7 @@ from recsys_causal.longterm.effect_model import (
 )
 from recsys_causal.longterm.segments import SEGMENT_SPECS, add_segment_columns, segment_effects
 from recsys_causal.longterm.sensitivity import primary_sensitivity
+from recsys_causal.params import LongtermParams
 
 LT = "kuairec_long_term_"
 WEIGHTED_PANEL = f"{LT}weighted_panel.parquet"
@@ -68,7 +67,7 @@ def user_counts(user_ids: np.ndarray | pd.Series, n_bootstrap: int, seed: int) -
     return user_bootstrap_counts(np.asarray(user_ids), n_bootstrap, seed)
 
 
-def make_refit(lt: Any, seed: int) -> RefitFn:
+def make_refit(lt: LongtermParams, seed: int) -> RefitFn:
     """Re-fit the primary nuisances (cross-fitted by user) on a panel subset: (e, m1, m0)."""
     from recsys_causal.longterm.gcomp import fit_outcome_oof
     from recsys_causal.longterm.propensity import fit_propensity_oof
@@ -82,7 +81,7 @@ def make_refit(lt: Any, seed: int) -> RefitFn:
 
 
 def aipw_tables(panel: pd.DataFrame, counterfactuals: pd.DataFrame, comparison: pd.DataFrame,
-                lt: Any, seed: int, refit: RefitFn | None) -> dict[str, pd.DataFrame]:
+                lt: LongtermParams, seed: int, refit: RefitFn | None) -> dict[str, pd.DataFrame]:
     """The four AIPW artifacts from the weighted panel, counterfactuals and upstream comparison."""
     panel = _sorted(panel)
     counts = user_counts(panel["user_id"], lt.n_bootstrap, seed)
@@ -130,7 +129,7 @@ def primary_with_covariates(scores: pd.DataFrame, panel: pd.DataFrame) -> pd.Dat
     return out
 
 
-def segment_tables(scores: pd.DataFrame, panel: pd.DataFrame, lt: Any, seed: int) -> dict[str, pd.DataFrame]:
+def segment_tables(scores: pd.DataFrame, panel: pd.DataFrame, lt: LongtermParams, seed: int) -> dict[str, pd.DataFrame]:
     """Segment effects (all five segment types) and their bootstrap replicates."""
     data = add_segment_columns(primary_with_covariates(scores, panel))
     counts = user_counts(data["user_id"], lt.n_bootstrap, seed)
@@ -152,7 +151,7 @@ def build_segments(store: RunStore) -> dict[str, pd.DataFrame]:
     return segment_tables(store.get(AIPW_SCORES), store.get(WEIGHTED_PANEL), store.params.longterm, store.params.seed)
 
 
-def effect_config(lt: Any) -> EffectModelConfig:
+def effect_config(lt: LongtermParams) -> EffectModelConfig:
     """Smoother settings: the seed's regularized LightGBM (at most 120 trees, leaves 1.5 times the
     nuisance models' minimum size, since the pseudo-outcome is noisier than the outcome)."""
     return EffectModelConfig(
@@ -173,7 +172,7 @@ def oracle_cate(keys: pd.DataFrame, oracle: pd.DataFrame | None) -> np.ndarray |
     return (m["y1"] - m["y0"]).to_numpy(dtype=float)
 
 
-def effect_tables(scores: pd.DataFrame, panel: pd.DataFrame, oracle: pd.DataFrame | None, lt: Any,
+def effect_tables(scores: pd.DataFrame, panel: pd.DataFrame, oracle: pd.DataFrame | None, lt: LongtermParams,
                   seed: int) -> dict[str, pd.DataFrame]:
     """DR-learner predictions, moderator importance, fold metrics and smoothed-effect buckets."""
     data = add_segment_columns(primary_with_covariates(scores, panel))

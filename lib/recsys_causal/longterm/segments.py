@@ -144,12 +144,6 @@ def adjust_p_values(p: np.ndarray, method: str) -> np.ndarray:
     return out
 
 
-def apply_size_filter(summary: pd.DataFrame, min_rows: int, min_users: int) -> pd.DataFrame:
-    """Segments with at least `min_rows` rows and `min_users` users (the ones that are reported)."""
-    keep = (summary["rows"] >= min_rows) & (summary["users"] >= min_users)
-    return summary[keep].reset_index(drop=True)
-
-
 def segment_effects(
     data: pd.DataFrame,
     *,

@@ -6,21 +6,20 @@ summary chapter types no number by hand.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
 from recsys_causal.describe import describe_interval, format_number
 from recsys_causal.longterm.aipw import inference_table, oracle_ate, pair_label, primary_row
 from recsys_causal.longterm.segments import SEGMENT_SPECS, ordered_segments
+from recsys_causal.params import LongtermParams
 
 
 def _fmt(x: float, digits: int = 2) -> str:
     return f"{x:,.{digits}f}"
 
 
-def estimand_text(lt: Any) -> str:
+def estimand_text(lt: LongtermParams) -> str:
     """The estimand in words, with the treatment and outcome definitions from the parameters."""
     cutoff = lt.treatment_cutoff
     cut = "the panel's median share" if cutoff == "median" else f"at least {format_number(float(cutoff))}"

@@ -21,13 +21,6 @@ def stabilized_weights(treatment: np.ndarray, propensity: np.ndarray) -> np.ndar
     return np.where(a == 1, p1 / e, (1.0 - p1) / (1.0 - e))
 
 
-def inverse_probability_weights(treatment: np.ndarray, propensity: np.ndarray) -> np.ndarray:
-    """Unstabilized 1 / P(A=a | X)."""
-    a = np.asarray(treatment, dtype=float)
-    e = np.asarray(propensity, dtype=float)
-    return np.where(a == 1, 1.0 / e, 1.0 / (1.0 - e))
-
-
 def truncate_weights(weights: np.ndarray, lower: float = 0.01, upper: float = 0.99) -> np.ndarray:
     """Clip weights to their own `lower` and `upper` quantiles (shares, e.g. 0.01 / 0.99)."""
     w = np.asarray(weights, dtype=float)
@@ -40,14 +33,6 @@ def analysis_weights(treatment: np.ndarray, propensity: np.ndarray, lower: float
     """(raw stabilized weights, truncated stabilized weights = the analysis weight)."""
     raw = stabilized_weights(treatment, propensity)
     return raw, truncate_weights(raw, lower, upper)
-
-
-def horvitz_thompson_ate(outcome: np.ndarray, treatment: np.ndarray, propensity: np.ndarray) -> float:
-    """Horvitz-Thompson IPW ATE: mean(A Y / e) - mean((1 - A) Y / (1 - e))."""
-    y = np.asarray(outcome, dtype=float)
-    a = np.asarray(treatment, dtype=float)
-    e = np.asarray(propensity, dtype=float)
-    return float(np.mean(a * y / e) - np.mean((1 - a) * y / (1 - e)))
 
 
 def weighted_difference_in_means(outcome: np.ndarray, treatment: np.ndarray, weights: np.ndarray) -> float:

@@ -55,7 +55,6 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -66,6 +65,7 @@ from scipy.special import expit
 from scipy.stats import poisson
 
 from recsys_causal.data.kuairec import KUAIREC_COLUMNS
+from recsys_causal.params import LongtermParams
 
 EFFECT_WINDOW_DAYS = 7  # a high-watch day shifts the next 7 days' log-intensity
 BURN_IN_DAYS = 7  # simulated before the written window so day 0 has a history
@@ -290,7 +290,7 @@ def simulate_kuairec(
     return SimulationResult(path, oracle, users, n_rows, n_missing, n_dup)
 
 
-def simulate_from_params(params: Any, seed: int, out_dir: str | Path, with_oracle: bool = True) -> SimulationResult:
+def simulate_from_params(params: LongtermParams, seed: int, out_dir: str | Path, with_oracle: bool = True) -> SimulationResult:
     """Run `simulate_kuairec` with the knobs of a `LongtermParams` section.
 
     A `treatment_cutoff` of "median" has no fixed value before the data exist; the simulator

@@ -11,7 +11,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,9 @@ from recsys_causal.simulate.movielens import simulate_movielens
 from recsys_causal.validation.registry import EstimateRow, EstimatorSpec, World
 from recsys_causal.validation.scenarios import Scenario, study_interference_params
 
+if TYPE_CHECKING:
+    from recsys_causal.validation.runner import StudyConfig
+
 NEYMAN_INFERENCE = "Neyman SE (normal interval)"
 SCORE_INFERENCE = "SD of the scores / sqrt(n)"
 
@@ -50,7 +53,7 @@ class InterferenceData:
     params: InterferenceParams
 
 
-def simulate_interference(config: Any, setting: str, sim_seed: int) -> InterferenceData:
+def simulate_interference(config: StudyConfig, setting: str, sim_seed: int) -> InterferenceData:
     """Simulate ratings, read them back, build slates, randomize promotion and simulate clicks."""
     ip = study_interference_params(config.validation)
     with tempfile.TemporaryDirectory(prefix="recsys_causal_val_") as tmp:
@@ -91,7 +94,7 @@ class InterferenceAnalysis:
         return self._memo("nuisances", lambda: crossfit_nuisances(self.model_inputs()[0], self.data.params, self.seed))
 
 
-def analyse_interference(config: Any, data: InterferenceData, scenarios: Sequence[Scenario],
+def analyse_interference(config: StudyConfig, data: InterferenceData, scenarios: Sequence[Scenario],
                          est_seed: int) -> dict[str, InterferenceAnalysis]:
     """One analysis per scenario of the experiment, sharing one nuisance cache."""
     cache: dict[Any, Any] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,9 @@ from recsys_causal.scores import aipw_score
 from recsys_causal.simulate.kuairec import simulate_from_params
 from recsys_causal.validation.registry import EstimateRow, EstimatorSpec, World
 from recsys_causal.validation.scenarios import Scenario, study_longterm_params
+
+if TYPE_CHECKING:
+    from recsys_causal.validation.runner import StudyConfig
 
 BOOTSTRAP_INFERENCE = "user-cluster bootstrap (nuisances fixed)"
 IF_INFERENCE = "influence function, clustered by user"
@@ -56,7 +59,7 @@ class LongtermData:
     setting: str
 
 
-def simulate_longterm(config: Any, setting: str, sim_seed: int) -> LongtermData:
+def simulate_longterm(config: StudyConfig, setting: str, sim_seed: int) -> LongtermData:
     """Simulate KuaiRec-format logs, read them back through the loader, build the panel."""
     lt = study_longterm_params(config.validation, setting)
     with tempfile.TemporaryDirectory(prefix="recsys_causal_val_") as tmp:
@@ -126,7 +129,7 @@ class LongtermAnalysis:
         return self._memo(("msm", self.scenario.propensity_drop), make)
 
 
-def analyse_longterm(config: Any, data: LongtermData, scenarios: Sequence[Scenario],
+def analyse_longterm(config: StudyConfig, data: LongtermData, scenarios: Sequence[Scenario],
                      est_seed: int) -> dict[str, LongtermAnalysis]:
     """One analysis per scenario, sharing one nuisance cache (so (a), (b), (c) fit each model once)."""
     cache: dict[Any, Any] = {}

@@ -124,17 +124,6 @@ def summarize_replicates(replicates: pd.DataFrame, by: Sequence[str] = GROUP_COL
     return out[cols]
 
 
-def bias_z(summary: pd.DataFrame) -> pd.Series:
-    """Bias in units of its Monte Carlo SE (|z| > 3 is a bias the replicates can see)."""
-    return summary["bias"] / summary["bias_mcse"]
-
-
-def coverage_band(n_replicates: int, level: float = 0.95, width: float = 2.0) -> tuple[float, float]:
-    """level +- width x nominal MCSE: where a calibrated interval's estimated coverage usually falls."""
-    m = nominal_coverage_mcse(n_replicates, level)
-    return max(0.0, level - width * m), min(1.0, level + width * m)
-
-
 # ----------------------------------------------------------------------------------------------
 # Tables and sentences for the chapter (every number computed, never typed)
 # ----------------------------------------------------------------------------------------------

@@ -101,20 +101,3 @@ def plot_coverage(summary: pd.DataFrame, scenarios: list[str], titles: dict[str,
                    bbox_to_anchor=(0.5, 0.0))
     return fig
 
-
-def plot_replicate_estimates(replicates: pd.DataFrame, scenario: str, estimators: list[str] | None = None) -> Any:
-    """Spread of the replicate errors (estimate - truth) of each estimator in one scenario."""
-    from recsys_causal.style import PALETTE, new_figure
-
-    r = replicates[replicates["scenario"].eq(scenario)].drop_duplicates(["replicate", "estimator", "estimand"])
-    names = estimators or list(dict.fromkeys(r["estimator"]))
-    fig, ax = new_figure(height=0.35 * len(names) + 1.2)
-    for i, name in enumerate(names[::-1]):
-        e = r.loc[r["estimator"].eq(name), "error"].to_numpy(float)
-        ax.scatter(e, np.full(len(e), i) + np.linspace(-0.2, 0.2, len(e)), s=8, alpha=0.6, color=PALETTE[i % len(PALETTE)])
-    ax.axvline(0, color="black", linestyle="--", linewidth=0.8)
-    ax.set_yticks(range(len(names)))
-    ax.set_yticklabels(names[::-1], fontsize=7)
-    ax.set_xlabel("estimate - truth, one point per replicate")
-    fig.tight_layout()
-    return fig

@@ -208,11 +208,6 @@ def default_worlds() -> dict[str, World]:
     return {"longterm": longterm_world.WORLD, "interference": interference_world.WORLD}
 
 
-def estimator_names(world: str) -> list[str]:
-    """Names of a real world's estimators, in table order."""
-    return [s.name for s in default_worlds()[world].estimators]
-
-
 def with_scenarios(config: StudyConfig, scenarios: Iterable[str]) -> StudyConfig:
     """A copy of `config` restricted to some scenarios."""
     return replace(config, scenarios=tuple(scenarios))
