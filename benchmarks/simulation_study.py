@@ -14,7 +14,12 @@ import argparse
 import time
 
 from recsys_causal.params import load_params
-from recsys_causal.validation.runner import config_from_params, plan_tasks, run_study, with_scenarios
+from recsys_causal.validation.runner import (
+    config_from_params,
+    plan_tasks,
+    run_study,
+    with_scenarios,
+)
 
 
 def main() -> None:
