@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -119,3 +120,40 @@ def test_colour_words_in_captions_and_text_are_palette_names():
                 ln for ln in cell.source.splitlines() if ln.startswith("#| fig-cap") or ln.startswith("#| tbl-cap"))
             bad += [f"{path.name} cell {i}: '{w}'" for w in colour.findall(text) if w not in allowed]
     assert not bad, bad
+
+
+def _notebook_reads(path: Path) -> set[str]:
+    """Artifact names a notebook passes to `ctx.get`, resolved with the notebook's own imports."""
+    import ast
+    import re
+
+    nb = json.loads(path.read_text())
+    src = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    ns: dict = {}
+    tree = ast.parse(src)
+    for node in tree.body:  # the imports and module-level constants (e.g. a name prefix)
+        if isinstance(node, ast.Import | ast.ImportFrom) or (
+                isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) and t.id.isupper() for t in node.targets)):
+            exec(compile(ast.Module([node], []), str(path), "exec"), ns)  # noqa: S102
+    return {eval(expr, ns) for expr in re.findall(r"ctx\.get\(([^()]*)\)", src)}  # noqa: S307
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.id)
+def test_each_notebook_reads_only_what_its_chapter_declares(project_root: Path, chapter) -> None:
+    reads = _notebook_reads(project_root / chapter.notebook)
+    assert reads, f"{chapter.id} reads no artifact"
+    assert reads <= chapter.readable(), sorted(reads - chapter.readable())
+    # declared reads are used: a stale declaration would make `list` print a false dependency
+    assert set(chapter.reads) <= reads, sorted(set(chapter.reads) - reads)
+
+
+def test_context_refuses_an_undeclared_artifact(tmp_path: Path) -> None:
+    from recsys_causal.artifacts import RunStore
+    from recsys_causal.chapters import get_chapter
+    from recsys_causal.context import ChapterContext
+    from recsys_causal.params import load_params
+
+    params = load_params(None)
+    ctx = ChapterContext(get_chapter("longterm_03"), params, RunStore(tmp_path / "run", params), "run")
+    with pytest.raises(KeyError, match="longterm_03 reads 'kuairec_long_term_aipw_results.csv'"):
+        ctx.get("kuairec_long_term_aipw_results.csv")

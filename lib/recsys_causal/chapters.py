@@ -19,8 +19,9 @@ class Chapter:
     title: str
     track: str  # longterm | interference | validation
     notebook: str  # path relative to the project root
-    inputs: tuple[str, ...] = field(default_factory=tuple)
     outputs: tuple[str, ...] = field(default_factory=tuple)
+    #: other chapters' artifacts the notebook reads itself (`ctx.get` refuses any other name)
+    reads: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def section(self) -> str:
@@ -30,6 +31,19 @@ class Chapter:
     def executed_name(self) -> str:
         """Path of the executed notebook relative to a run's `executed/` folder and to report/."""
         return str(Path(self.track) / Path(self.notebook).name)
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """What the chapter depends on: its builders' declared upstream plus its own reads, less
+        its outputs (derived, never hand-kept; `recsys-causal list` prints it)."""
+        from recsys_causal.artifacts import get_builder
+
+        upstream = {u for name in self.outputs for u in get_builder(name).upstream}
+        return tuple(sorted((upstream | set(self.reads)) - set(self.outputs)))
+
+    def readable(self) -> frozenset[str]:
+        """Artifacts the chapter's notebook may read: its outputs and its declared reads."""
+        return frozenset((*self.outputs, *self.reads))
 
     def parameter_names(self) -> list[str]:
         """Names injected by papermill: shared keys, run location, then the section's knobs."""
@@ -48,31 +62,28 @@ IF = "movielens_interference_"
 CHAPTERS: tuple[Chapter, ...] = (
     Chapter(
         "longterm_01", "Data and the user-day panel", "longterm", "notebooks/longterm/01_panel.ipynb",
-        inputs=(),
         outputs=(f"{LT}panel.parquet", f"{LT}oracle.parquet", f"{LT}panel_summary.csv"),
     ),
     Chapter(
         "longterm_02", "Propensity scores and weights", "longterm", "notebooks/longterm/02_propensity.ipynb",
-        inputs=(f"{LT}panel.parquet",),
         outputs=(f"{LT}weighted_panel.parquet", f"{LT}propensity_metrics.csv", f"{LT}covariate_balance.csv"),
     ),
     Chapter(
         "longterm_03", "Marginal structural model", "longterm", "notebooks/longterm/03_msm.ipynb",
-        inputs=(f"{LT}weighted_panel.parquet",),
         outputs=(f"{LT}msm_estimates.csv",),
+        reads=(f"{LT}weighted_panel.parquet", f"{LT}propensity_metrics.csv", f"{LT}covariate_balance.csv"),
     ),
     Chapter(
         "longterm_04", "G-computation", "longterm", "notebooks/longterm/04_gcomputation.ipynb",
-        inputs=(f"{LT}weighted_panel.parquet", f"{LT}msm_estimates.csv"),
         outputs=(
             f"{LT}gcomp_counterfactuals.parquet", f"{LT}estimator_comparison.csv",
             f"{LT}gcomp_fold_metrics.csv", f"{LT}gcomp_estimates.csv",
         ),
+        reads=(f"{LT}weighted_panel.parquet", f"{LT}propensity_metrics.csv", f"{LT}covariate_balance.csv"),
     ),
     Chapter(
         "longterm_05", "Doubly robust and heterogeneous effects", "longterm",
         "notebooks/longterm/05_aipw_heterogeneity.ipynb",
-        inputs=(f"{LT}weighted_panel.parquet", f"{LT}gcomp_counterfactuals.parquet", f"{LT}estimator_comparison.csv"),
         outputs=(
             f"{LT}aipw_results.csv", f"{LT}aipw_scores.parquet", f"{LT}aipw_bootstrap.csv",
             f"{LT}estimator_comparison_with_aipw.csv", f"{LT}aipw_segment_effects.csv",
@@ -83,12 +94,12 @@ CHAPTERS: tuple[Chapter, ...] = (
     ),
     Chapter(
         "longterm_06", "Long-term track summary", "longterm", "notebooks/longterm/06_summary.ipynb",
-        inputs=(f"{LT}estimator_comparison_with_aipw.csv", f"{LT}aipw_segment_effects.csv"),
         outputs=(),
+        reads=(f"{LT}panel.parquet", f"{LT}panel_summary.csv", f"{LT}estimator_comparison_with_aipw.csv",
+               f"{LT}aipw_results.csv", f"{LT}aipw_segment_effects.csv"),
     ),
     Chapter(
         "interference_01", "MovieLens data and slates", "interference", "notebooks/interference/01_slates.ipynb",
-        inputs=(),
         outputs=(
             f"{IF}slates.parquet", f"{IF}user_features.parquet", f"{IF}item_features.parquet",
             f"{IF}data_summary.csv", f"{IF}rating_distribution.csv",
@@ -97,7 +108,6 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter(
         "interference_02", "Promotion experiment and spillovers", "interference",
         "notebooks/interference/02_randomized_effects.ipynb",
-        inputs=(f"{IF}slates.parquet",),
         outputs=(
             f"{IF}exposure_mapping.parquet", f"{IF}component_slate.parquet",
             f"{IF}observed_effects.csv", f"{IF}product_summary.csv",
@@ -106,27 +116,25 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter(
         "interference_03", "Advanced spillover models", "interference",
         "notebooks/interference/03_advanced_models.ipynb",
-        inputs=(f"{IF}exposure_mapping.parquet", f"{IF}component_slate.parquet"),
         outputs=(
             f"{IF}advanced_model_metrics.csv", f"{IF}advanced_feature_importance.csv",
             f"{IF}advanced_counterfactual_predictions.parquet", f"{IF}advanced_counterfactual_summary.csv",
             f"{IF}advanced_aipw_estimates.csv", f"{IF}advanced_policy_targeting.csv",
             f"{IF}advanced_heterogeneity.csv", f"{IF}advanced_takeaways.csv",
         ),
+        reads=(f"{IF}exposure_mapping.parquet", f"{IF}component_slate.parquet", f"{IF}product_summary.csv"),
     ),
     Chapter(
         "interference_04", "Interference track summary", "interference", "notebooks/interference/04_summary.ipynb",
-        inputs=(
-            f"{IF}exposure_mapping.parquet", f"{IF}component_slate.parquet", f"{IF}observed_effects.csv",
-            f"{IF}product_summary.csv", f"{IF}advanced_aipw_estimates.csv",
-            f"{IF}advanced_policy_targeting.csv", f"{IF}advanced_takeaways.csv",
-        ),
         outputs=(),
+        reads=(
+            f"{IF}exposure_mapping.parquet", f"{IF}component_slate.parquet", f"{IF}observed_effects.csv",
+            f"{IF}product_summary.csv", f"{IF}advanced_aipw_estimates.csv", f"{IF}advanced_policy_targeting.csv",
+        ),
     ),
     Chapter(
         "validation_01", "Do the estimators recover the truth?", "validation",
         "notebooks/validation/01_simulation_study.ipynb",
-        inputs=(),
         outputs=("validation_replicate_estimates.parquet", "validation_summary.csv"),
     ),
 )

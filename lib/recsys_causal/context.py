@@ -48,7 +48,14 @@ class ChapterContext:
         return self.store.is_simulated(self.chapter.section)
 
     def get(self, name: str) -> pd.DataFrame:
-        """Read an artifact, building it (and its upstream) when missing or stale."""
+        """Read an artifact, building it (and its upstream) when missing or stale.
+
+        Only the chapter's outputs and declared reads may be read, so the registry's list of
+        what a chapter depends on cannot drift from what its notebook does.
+        """
+        if name not in self.chapter.readable():
+            raise KeyError(f"chapter {self.chapter.id} reads '{name}', which is neither one of its outputs nor "
+                           f"in its declared reads (recsys_causal.chapters): {', '.join(sorted(self.chapter.readable()))}")
         return self.store.get(name)
 
     def save_figure(self, fig: Any, name: str) -> None:
