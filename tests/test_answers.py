@@ -9,12 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from recsys_causal.artifact_names import IF, LT, VAL
 from recsys_causal.render.answers import (
-    IF_PRODUCT,
-    LT_AIPW,
-    LT_COMPARISON,
-    LT_PROPENSITY,
-    VALIDATION,
     answer_md,
     interference_answer,
     longterm_answer,
@@ -29,24 +25,24 @@ def _run(tmp_path: Path, lt_lo: float = 1.2, if_hi: float = -84.0) -> Path:
     w(pd.DataFrame({"propensity_model": ["lightgbm", "logistic"], "outcome_model": ["lightgbm", "lightgbm"],
                     "is_primary_aipw": [False, True], "aipw_ate": [9.0, 5.46], "ci_95_lower": [0.1, lt_lo],
                     "ci_95_upper": [20.0, 9.72], "mean_y0_hat": [350.0, 351.0],
-                    "evalue_estimate": [1.3, 1.16], "evalue_ci": [1.0, 1.06]}), LT_AIPW)
+                    "evalue_estimate": [1.3, 1.16], "evalue_ci": [1.0, 1.06]}), LT.AIPW_RESULTS)
     w(pd.DataFrame({"method": ["MSM", "Doubly robust AIPW", "Oracle (simulation truth)"],
                     "model": ["msm", "pair", "simulator"], "estimate": [14.0, 5.46, 3.77],
                     "ci_95_lower": [7.0, lt_lo, math.nan], "ci_95_upper": [20.6, 9.72, math.nan],
-                    "role": ["estimate", "estimate", "oracle"], "primary": [False, True, False]}), LT_COMPARISON)
+                    "role": ["estimate", "estimate", "oracle"], "primary": [False, True, False]}), LT.COMPARISON_WITH_AIPW)
     w(pd.DataFrame({"model": ["logistic", "lightgbm"], "primary": [True, False], "share_extreme": [0.014, 0.0]}),
-      LT_PROPENSITY)
+      LT.PROPENSITY_METRICS)
     w(pd.DataFrame({"metric": ["Focal gain per 1,000 promoted slates", "Total slate change per 1,000 promoted slates",
                                "Competitor offset as share of direct gain magnitude"],
                     "value": [126.0, -182.0, -2.44], "ci_95_lower": [97.0, -280.0, -3.39],
                     "ci_95_upper": [155.0, if_hi, -1.50], "oracle_value": [150.0, -203.0, -2.35],
-                    "key": ["focal_gain", "total_change", "competitor_offset_share"]}), IF_PRODUCT)
+                    "key": ["focal_gain", "total_change", "competitor_offset_share"]}), IF.PRODUCT_SUMMARY)
     w(pd.DataFrame({"world": ["longterm", "longterm", "interference"], "scenario": ["a", "a", "interference"],
                     "estimator": [aipw_label("logistic", "lightgbm"), aipw_label("logistic", "lightgbm"),
                                   "Difference in means"],
                     "inference": ["other", BOOTSTRAP_INFERENCE, "Neyman SE (normal interval)"],
                     "estimand": ["ATE", "ATE", "total_slate"], "coverage": [0.5, 0.95, 0.9],
-                    "coverage_mcse": [0.1, 0.049, 0.067], "n_replicates": [20, 20, 20]}), VALIDATION)
+                    "coverage_mcse": [0.1, 0.049, 0.067], "n_replicates": [20, 20, 20]}), VAL.SUMMARY)
     (run / "manifest.json").write_text(json.dumps({"artifacts": {}}))
     return run
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recsys_causal.artifact_names import LT
 from recsys_causal.artifacts import get_builder
 from recsys_causal.chapters import get_chapter
 from recsys_causal.longterm import build_aipw as b
@@ -99,7 +100,7 @@ def test_aipw_tables_contract_and_determinism():
     panel, cf, comp, _ = synthetic_inputs()
     p = _params()
     out = b.aipw_tables(panel, cf, comp, p.longterm, p.seed, fake_refit)
-    res = out[b.AIPW_RESULTS]
+    res = out[LT.AIPW_RESULTS]
     seed_cols = ["n_rows", "n_users", "mean_y1_hat", "mean_y0_hat", "gcomp_component", "aipw_ate", "aipw_score_std",
                  "aipw_p05", "aipw_median", "aipw_p95", "share_positive_score", "relative_lift_vs_y0", "is_primary_aipw"]
     assert set(seed_cols) <= set(res.columns)
@@ -109,11 +110,11 @@ def test_aipw_tables_contract_and_determinism():
     for c in ("ci_95_lower", "if_ci_95_lower", "refit_ci_95_lower", "evalue_estimate", "trim_estimate"):
         assert np.isfinite(prim[c]), c
     assert prim["refit_reps"] == 3 and prim["bootstrap_reps"] == 60
-    boot = out[b.AIPW_BOOTSTRAP]
+    boot = out[LT.AIPW_BOOTSTRAP]
     assert boot.groupby("bootstrap_type").size().to_dict() == {"fixed_nuisance": 4 * 60, "refit": 3}
-    scores = out[b.AIPW_SCORES]
+    scores = out[LT.AIPW_SCORES]
     assert len(scores) == 4 * len(panel)
-    comp_out = out[b.COMPARISON_WITH_AIPW]
+    comp_out = out[LT.COMPARISON_WITH_AIPW]
     assert comp_out["role"].tolist() == ["estimate"] * 4 + ["robustness", "oracle"]
     again = b.aipw_tables(panel, cf, comp, p.longterm, p.seed, fake_refit)
     for name, df in out.items():
@@ -123,7 +124,7 @@ def test_aipw_tables_contract_and_determinism():
 def test_primary_pair_is_a_parameter():
     panel, cf, comp, _ = synthetic_inputs()
     p = _params(primary_propensity="lightgbm", primary_outcome_model="linear_ridge")
-    res = b.aipw_tables(panel, cf, comp, p.longterm, p.seed, None)[b.AIPW_RESULTS]
+    res = b.aipw_tables(panel, cf, comp, p.longterm, p.seed, None)[LT.AIPW_RESULTS]
     prim = res[res["is_primary_aipw"]].iloc[0]
     assert prim["aipw_score_name"] == "aipw_lightgbm_propensity_linear_ridge_outcome"
     assert prim["refit_reps"] == 0 and np.isnan(prim["refit_ci_95_lower"])
@@ -132,8 +133,8 @@ def test_primary_pair_is_a_parameter():
 def test_segment_and_effect_tables(tmp_path):
     panel, cf, comp, oracle = synthetic_inputs()
     p = _params()
-    scores = b.aipw_tables(panel, cf, comp, p.longterm, p.seed, None)[b.AIPW_SCORES]
-    seg = b.segment_tables(scores, panel, p.longterm, p.seed)[b.SEGMENT_EFFECTS]
+    scores = b.aipw_tables(panel, cf, comp, p.longterm, p.seed, None)[LT.AIPW_SCORES]
+    seg = b.segment_tables(scores, panel, p.longterm, p.seed)[LT.SEGMENT_EFFECTS]
     assert set(seg["segment_type"]) == {"prior_interactions_bucket", "prior_high_watch_bucket",
                                         "prior_watch_ratio_bucket", "lag_interactions_bucket", "day_of_week"}
     assert seg.loc[seg["segment_type"].eq("prior_interactions_bucket"), "segment"].str.startswith("Q").all()
@@ -142,19 +143,19 @@ def test_segment_and_effect_tables(tmp_path):
         assert np.average(g["aipw_ate"], weights=g["rows"]) == pytest.approx(
             scores.loc[scores["is_primary_aipw"], "aipw_score"].mean())
     eff = b.effect_tables(scores, panel, oracle, p.longterm, p.seed)
-    pred = eff[b.EFFECT_PREDICTIONS]
+    pred = eff[LT.EFFECT_PREDICTIONS]
     assert len(pred) == len(panel) and pred["oracle_cate"].notna().all()
     pred.to_parquet(tmp_path / "p.parquet")
     back = pd.read_parquet(tmp_path / "p.parquet")
     assert back["prior_interactions_bucket"].cat.ordered and back["smoothed_effect_bucket"].cat.ordered
-    metrics = eff[b.EFFECT_METRICS]
+    metrics = eff[LT.EFFECT_METRICS]
     assert metrics["fold"].tolist() == ["1", "2", "3", "overall (out-of-fold)"]
-    assert eff[b.EFFECT_BUCKETS]["bucket_order"].tolist() == [1, 2, 3, 4, 5]
+    assert eff[LT.EFFECT_BUCKETS]["bucket_order"].tolist() == [1, 2, 3, 4, 5]
     assert b.oracle_cate(pred, None) is None
     real = b.effect_tables(scores, panel, None, p.longterm, p.seed)  # real data: no oracle
-    assert real[b.EFFECT_PREDICTIONS]["oracle_cate"].isna().all()
-    assert "mean_oracle_cate" not in real[b.EFFECT_BUCKETS].columns
-    assert real[b.EFFECT_METRICS]["oracle_cate_corr"].isna().all()
+    assert real[LT.EFFECT_PREDICTIONS]["oracle_cate"].isna().all()
+    assert "mean_oracle_cate" not in real[LT.EFFECT_BUCKETS].columns
+    assert real[LT.EFFECT_METRICS]["oracle_cate_corr"].isna().all()
 
 
 def test_make_refit_uses_the_upstream_nuisance_models():
@@ -172,10 +173,10 @@ def test_builders_run_through_the_store_on_the_test_profile(tmp_path, project_ro
     from recsys_causal.params import load_params
 
     store = RunStore(tmp_path / "run", load_params(project_root / "params" / "test.yaml"))
-    comp = store.get(b.COMPARISON_WITH_AIPW)
-    seg = store.get(b.SEGMENT_EFFECTS)
-    buckets = store.get(b.EFFECT_BUCKETS)
+    comp = store.get(LT.COMPARISON_WITH_AIPW)
+    seg = store.get(LT.SEGMENT_EFFECTS)
+    buckets = store.get(LT.EFFECT_BUCKETS)
     assert "Doubly robust AIPW" in set(comp["method"])
     assert seg["passes_size_filter"].dtype == bool
     assert len(buckets) >= 2
-    assert store.is_fresh(b.AIPW_RESULTS) and store.is_fresh(b.EFFECT_PREDICTIONS)
+    assert store.is_fresh(LT.AIPW_RESULTS) and store.is_fresh(LT.EFFECT_PREDICTIONS)

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from recsys_causal.artifact_names import LT
 from recsys_causal.artifacts import RunStore
 from recsys_causal.data.errors import DataError
-from recsys_causal.longterm.build_panel import ORACLE, PANEL, SUMMARY, simulated_raw_dir
+from recsys_causal.longterm.build_panel import simulated_raw_dir
 from recsys_causal.longterm.panel import PANEL_COLUMNS
 from recsys_causal.params import build_params
 from recsys_causal.simulate.kuairec import ORACLE_COLUMNS, simulate_kuairec
@@ -18,9 +19,9 @@ TINY = {"seed": 3, "longterm": {"sim_n_users": 25, "sim_n_days": 16}}
 
 def test_simulated_build(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "run", build_params(TINY))
-    panel = store.get(PANEL)
+    panel = store.get(LT.PANEL)
     assert list(panel.columns) == PANEL_COLUMNS and len(panel) > 0
-    oracle, summary = store.get(ORACLE), store.get(SUMMARY)
+    oracle, summary = store.get(LT.ORACLE), store.get(LT.PANEL_SUMMARY)
     assert list(oracle.columns) == list(ORACLE_COLUMNS) and len(oracle) == len(panel)
     assert (oracle["treatment"].to_numpy() == panel["treatment"].to_numpy()).all()
     s = summary.set_index("metric")["value"]
@@ -30,19 +31,19 @@ def test_simulated_build(tmp_path: Path) -> None:
     raw = simulated_raw_dir(store) / "small_matrix.csv"
     assert raw.is_file() and not list(store.processed_dir.glob("*.csv.tmp"))
     assert not (store.processed_dir / "small_matrix.csv").exists()
-    before = store.path(PANEL).stat().st_mtime_ns
+    before = store.path(LT.PANEL).stat().st_mtime_ns
     again = RunStore(tmp_path / "run", build_params(TINY))
-    assert again.is_fresh(PANEL) and again.get(PANEL).shape == panel.shape
-    assert store.path(PANEL).stat().st_mtime_ns == before  # not rebuilt
+    assert again.is_fresh(LT.PANEL) and again.get(LT.PANEL).shape == panel.shape
+    assert store.path(LT.PANEL).stat().st_mtime_ns == before  # not rebuilt
 
 
 def test_real_data_path_has_empty_oracle(tmp_path: Path) -> None:
     simulate_kuairec(tmp_path / "kuairec", n_users=20, n_days=15, seed=9)
     params = build_params({"seed": 3, "longterm": {"data_path": str(tmp_path / "kuairec")}})
     store = RunStore(tmp_path / "run", params)
-    panel, oracle = store.get(PANEL), store.get(ORACLE)
+    panel, oracle = store.get(LT.PANEL), store.get(LT.ORACLE)
     assert len(panel) > 0 and len(oracle) == 0 and list(oracle.columns) == list(ORACLE_COLUMNS)
-    s = store.get(SUMMARY).set_index("metric")["value"]
+    s = store.get(LT.PANEL_SUMMARY).set_index("metric")["value"]
     assert s["simulated"] == 0.0 and "oracle_ate" not in s.index
     assert not simulated_raw_dir(store).exists()
 
@@ -53,4 +54,4 @@ def test_wrong_folder_fails_fast_with_a_data_error(tmp_path: Path) -> None:
     (folder / "small_matrix.csv").write_text("user_id,video_id,play_duration\n1,2,3\n")
     store = RunStore(tmp_path / "run", build_params({"longterm": {"data_path": str(folder)}}))
     with pytest.raises(DataError, match="small_matrix.csv: missing column 'video_duration'"):
-        store.get(PANEL)
+        store.get(LT.PANEL)

@@ -8,16 +8,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from recsys_causal.artifact_names import IF
 from recsys_causal.artifacts import RunStore, file_sha256
 from recsys_causal.chapters import get_chapter
-from recsys_causal.interference import build_slates as b
 from recsys_causal.params import load_params
 
 SMALL = [
     "seed=3", "interference.sim_n_users=80", "interference.sim_n_movies=60",
     "interference.sim_n_ratings=3000", "interference.n_slate_users=40",
 ]
-OUTPUTS = (b.SLATES, b.USER_FEATURES, b.ITEM_FEATURES, b.DATA_SUMMARY, b.RATING_DISTRIBUTION)
+OUTPUTS = (IF.SLATES, IF.USER_FEATURES, IF.ITEM_FEATURES, IF.DATA_SUMMARY, IF.RATING_DISTRIBUTION)
 
 
 def store(run_dir: Path, extra: list[str] | None = None) -> RunStore:
@@ -26,7 +26,7 @@ def store(run_dir: Path, extra: list[str] | None = None) -> RunStore:
 
 def test_builds_all_outputs_from_simulated_files(tmp_path: Path) -> None:
     st = store(tmp_path / "run")
-    slates = st.get(b.SLATES)
+    slates = st.get(IF.SLATES)
     assert (tmp_path / "run" / "raw" / "movielens" / "ratings.csv").is_file()
     assert (tmp_path / "run" / "raw" / "movielens" / "movies.csv").is_file()
     manifest = json.loads(st.manifest_path.read_text())["artifacts"]
@@ -35,10 +35,10 @@ def test_builds_all_outputs_from_simulated_files(tmp_path: Path) -> None:
         assert manifest[name]["simulated"] is True
     assert len(slates) == 40 * 12
     assert slates["popularity_bucket"].cat.ordered  # survives the parquet round trip
-    summary = st.get(b.DATA_SUMMARY).set_index("metric")["value"]
+    summary = st.get(IF.DATA_SUMMARY).set_index("metric")["value"]
     assert summary["source"] == "simulator" and summary["layout"] == "csv"
     assert int(summary["ratings"]) == 3000 and int(summary["users"]) == 80 and int(summary["slates"]) == 40
-    dist = st.get(b.RATING_DISTRIBUTION)
+    dist = st.get(IF.RATING_DISTRIBUTION)
     assert dist["n_ratings"].sum() == 3000 and dist["share"].sum() == pytest.approx(1.0)
     assert set(OUTPUTS) <= set(get_chapter("interference_01").outputs)
 
@@ -46,21 +46,21 @@ def test_builds_all_outputs_from_simulated_files(tmp_path: Path) -> None:
 def test_byte_identical_across_runs(tmp_path: Path) -> None:
     a, c = store(tmp_path / "a"), store(tmp_path / "c")
     for st in (a, c):
-        st.get(b.SLATES)
+        st.get(IF.SLATES)
     for name in OUTPUTS:
         assert file_sha256(a.path(name)) == file_sha256(c.path(name)), name
 
 
 def test_stale_when_a_slate_knob_changes(tmp_path: Path) -> None:
     st = store(tmp_path / "run")
-    st.get(b.SLATES)
-    assert st.is_fresh(b.SLATES)
+    st.get(IF.SLATES)
+    assert st.is_fresh(IF.SLATES)
     st2 = store(tmp_path / "run", ["interference.n_slate_users=20"])
-    assert not st2.is_fresh(b.SLATES)
-    assert st2.get(b.SLATES)["slate_id"].nunique() == 20
+    assert not st2.is_fresh(IF.SLATES)
+    assert st2.get(IF.SLATES)["slate_id"].nunique() == 20
     # a knob this builder does not depend on leaves it fresh
     st3 = store(tmp_path / "run", ["interference.n_slate_users=20", "interference.click_intercept=-1.0"])
-    assert st3.is_fresh(b.USER_FEATURES)
+    assert st3.is_fresh(IF.USER_FEATURES)
 
 
 def test_real_folder_in_dat_layout(tmp_path: Path) -> None:
@@ -71,9 +71,9 @@ def test_real_folder_in_dat_layout(tmp_path: Path) -> None:
     rows = [f"{u}::{j}::{1 + (u * j) % 5}::{978300000 + u * 1000 + j}" for u in range(1, 16) for j in range(1, 15)]
     (folder / "ratings.dat").write_text("\n".join(rows) + "\n")
     st = RunStore(tmp_path / "run", load_params(None, [f"interference.data_path={folder}", "interference.n_slate_users=10"]))
-    s = st.get(b.SLATES)
+    s = st.get(IF.SLATES)
     assert s["slate_id"].nunique() == 10
-    summary = st.get(b.DATA_SUMMARY).set_index("metric")["value"]
+    summary = st.get(IF.DATA_SUMMARY).set_index("metric")["value"]
     assert summary["source"] == "real files" and summary["layout"] == "dat"
     assert not (tmp_path / "run" / "raw").exists()
     assert isinstance(s, pd.DataFrame)
@@ -85,8 +85,8 @@ def test_overview_tables_and_sentences(tmp_path: Path) -> None:
     from recsys_causal.interference import overview as ov
 
     st = store(tmp_path / "run")
-    slates, items = st.get(b.SLATES), st.get(b.ITEM_FEATURES)
-    users, summary = st.get(b.USER_FEATURES), st.get(b.DATA_SUMMARY)
+    slates, items = st.get(IF.SLATES), st.get(IF.ITEM_FEATURES)
+    users, summary = st.get(IF.USER_FEATURES), st.get(IF.DATA_SUMMARY)
     assert ov.top_share([10, 1, 1, 1, 1, 1, 1, 1, 1, 2]) == pytest.approx(10 / 20)
     mix = ov.genre_mix(items)
     assert mix["share_of_movies"].sum() == pytest.approx(1.0)
@@ -104,7 +104,7 @@ def test_overview_tables_and_sentences(tmp_path: Path) -> None:
     assert ov.dataset_overview(summary).set_index("Metric").loc["ratings", "Value"] == "3,000"
     for fig in (ov.plot_user_activity(users), ov.plot_item_popularity(items), ov.plot_genre_mix(mix),
                 ov.plot_slate_design(slates, 5, 12),
-                ov.plot_rating_distribution(st.get(b.RATING_DISTRIBUTION))):
+                ov.plot_rating_distribution(st.get(IF.RATING_DISTRIBUTION))):
         assert fig.axes
         plt.close(fig)
     for fn in (ov.describe_user_activity, ov.describe_user_features):

@@ -5,13 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from recsys_causal.artifact_names import IF
 from recsys_causal.interference import summary as S
 from recsys_causal.interference import takeaways as T
-from recsys_causal.interference.build_advanced import (
-    AIPW_ESTIMATES,
-    POLICY_TARGETING,
-    advanced_results,
-)
+from recsys_causal.interference.build_advanced import advanced_results
 from recsys_causal.interference.randomized import estimate_effects
 from recsys_causal.params import InterferenceParams
 from test_interference_features import make_experiment
@@ -71,14 +68,14 @@ def chapter_tables():
 def test_takeaways_are_computed_from_the_tables(chapter_tables) -> None:
     res, *_ = chapter_tables
     tk = res.tables["movielens_interference_advanced_takeaways.csv"]
-    aipw = res.tables[AIPW_ESTIMATES]
+    aipw = res.tables[IF.AIPW_ESTIMATES]
     est = aipw[aipw["estimator"].str.contains("AIPW")]["estimate"].iloc[0]
     model_row = tk.set_index("area").loc["Model-assisted estimation", "finding"]
     assert T._signed(est) in model_row
     shifted = aipw.assign(estimate=aipw["estimate"] + 1.234)
     again = T.advanced_takeaways(res.tables["movielens_interference_advanced_model_metrics.csv"],
                                  res.tables["movielens_interference_advanced_counterfactual_summary.csv"],
-                                 shifted, res.tables[POLICY_TARGETING],
+                                 shifted, res.tables[IF.POLICY_TARGETING],
                                  res.tables["movielens_interference_advanced_heterogeneity.csv"])
     assert again.set_index("area").loc["Model-assisted estimation", "finding"] != model_row
     assert T._signed(est + 1.234) in again.set_index("area").loc["Model-assisted estimation", "finding"]
@@ -93,12 +90,12 @@ def test_decomposition_adds_up_and_the_conclusion_follows_the_numbers(chapter_ta
     assert direct + indirect == pytest.approx(total)
     design = S.design_table(params, component, exposure).set_index("aspect")
     assert design.loc["Slates", "value"] == f"{len(component):,}"
-    text = S.plain_conclusion(effects, res.tables[AIPW_ESTIMATES], res.tables[POLICY_TARGETING])
+    text = S.plain_conclusion(effects, res.tables[IF.AIPW_ESTIMATES], res.tables[IF.POLICY_TARGETING])
     assert S._signed(total) in text
     helpful = policy_table([80, 90, 50, 110, 70], [100, 85, 55, 120, 60])
-    assert "the models add value here" in S.plain_conclusion(effects, res.tables[AIPW_ESTIMATES], helpful)
+    assert "the models add value here" in S.plain_conclusion(effects, res.tables[IF.AIPW_ESTIMATES], helpful)
     harmful = policy_table([-200, -100, -50, -40, -10], [-180, -90, -60, -30, -20])
-    assert "best decision is not to promote" in S.plain_conclusion(effects, res.tables[AIPW_ESTIMATES], harmful)
+    assert "best decision is not to promote" in S.plain_conclusion(effects, res.tables[IF.AIPW_ESTIMATES], harmful)
 
 
 def test_world_sentence_names_the_click_parameters() -> None:

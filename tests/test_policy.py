@@ -102,13 +102,14 @@ def test_policy_value_intervals_cover_the_oracle_across_seeds() -> None:
 @pytest.mark.slow
 def test_policy_value_intervals_cover_the_oracle_on_simulated_slates() -> None:
     """The chapter's own pipeline on click-model experiments: each policy's estimate within its CI."""
-    from recsys_causal.interference.build_advanced import POLICY_TARGETING, advanced_results
+    from recsys_causal.artifact_names import IF
+    from recsys_causal.interference.build_advanced import advanced_results
 
     covered, total = {"ipw": 0, "dr": 0}, 0
     for seed in range(8):
         exposure, component, params = make_experiment(n_slates=300, seed=seed, slate_seed=seed)
         params = params.model_copy(update={"n_bootstrap": 200})
-        table = advanced_results(exposure, component, params, seed).tables[POLICY_TARGETING]
+        table = advanced_results(exposure, component, params, seed).tables[IF.POLICY_TARGETING]
         table = table[table["selected_slates"] > 0]
         total += len(table)
         for est in covered:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from recsys_causal.artifact_names import IF, LT, VAL
 from recsys_causal.params import SECTIONS, SHARED_KEYS
 
 
@@ -56,86 +57,84 @@ PARTS: dict[str, str] = {
     "validation": "Appendix",
 }
 
-LT = "kuairec_long_term_"
-IF = "movielens_interference_"
 
 CHAPTERS: tuple[Chapter, ...] = (
     Chapter(
         "longterm_01", "Data and the user-day panel", "longterm", "notebooks/longterm/01_panel.ipynb",
-        outputs=(f"{LT}panel.parquet", f"{LT}oracle.parquet", f"{LT}panel_summary.csv"),
+        outputs=(LT.PANEL, LT.ORACLE, LT.PANEL_SUMMARY),
     ),
     Chapter(
         "longterm_02", "Propensity scores and weights", "longterm", "notebooks/longterm/02_propensity.ipynb",
-        outputs=(f"{LT}weighted_panel.parquet", f"{LT}propensity_metrics.csv", f"{LT}covariate_balance.csv"),
+        outputs=(LT.WEIGHTED_PANEL, LT.PROPENSITY_METRICS, LT.COVARIATE_BALANCE),
     ),
     Chapter(
         "longterm_03", "Marginal structural model", "longterm", "notebooks/longterm/03_msm.ipynb",
-        outputs=(f"{LT}msm_estimates.csv",),
-        reads=(f"{LT}weighted_panel.parquet", f"{LT}propensity_metrics.csv", f"{LT}covariate_balance.csv"),
+        outputs=(LT.MSM_ESTIMATES,),
+        reads=(LT.WEIGHTED_PANEL, LT.PROPENSITY_METRICS, LT.COVARIATE_BALANCE),
     ),
     Chapter(
         "longterm_04", "G-computation", "longterm", "notebooks/longterm/04_gcomputation.ipynb",
         outputs=(
-            f"{LT}gcomp_counterfactuals.parquet", f"{LT}estimator_comparison.csv",
-            f"{LT}gcomp_fold_metrics.csv", f"{LT}gcomp_estimates.csv",
+            LT.GCOMP_COUNTERFACTUALS, LT.ESTIMATOR_COMPARISON,
+            LT.GCOMP_FOLD_METRICS, LT.GCOMP_ESTIMATES,
         ),
-        reads=(f"{LT}weighted_panel.parquet", f"{LT}propensity_metrics.csv", f"{LT}covariate_balance.csv"),
+        reads=(LT.WEIGHTED_PANEL, LT.PROPENSITY_METRICS, LT.COVARIATE_BALANCE),
     ),
     Chapter(
         "longterm_05", "Doubly robust and heterogeneous effects", "longterm",
         "notebooks/longterm/05_aipw_heterogeneity.ipynb",
         outputs=(
-            f"{LT}aipw_results.csv", f"{LT}aipw_scores.parquet", f"{LT}aipw_bootstrap.csv",
-            f"{LT}estimator_comparison_with_aipw.csv", f"{LT}aipw_segment_effects.csv",
-            f"{LT}aipw_segment_bootstrap.csv", f"{LT}effect_model_predictions.parquet",
-            f"{LT}effect_moderator_importance.csv", f"{LT}effect_model_metrics.csv",
-            f"{LT}smoothed_effect_buckets.csv",
+            LT.AIPW_RESULTS, LT.AIPW_SCORES, LT.AIPW_BOOTSTRAP,
+            LT.COMPARISON_WITH_AIPW, LT.SEGMENT_EFFECTS,
+            LT.SEGMENT_BOOTSTRAP, LT.EFFECT_PREDICTIONS,
+            LT.EFFECT_IMPORTANCE, LT.EFFECT_METRICS,
+            LT.EFFECT_BUCKETS,
         ),
     ),
     Chapter(
         "longterm_06", "Long-term track summary", "longterm", "notebooks/longterm/06_summary.ipynb",
         outputs=(),
-        reads=(f"{LT}panel.parquet", f"{LT}panel_summary.csv", f"{LT}estimator_comparison_with_aipw.csv",
-               f"{LT}aipw_results.csv", f"{LT}aipw_segment_effects.csv"),
+        reads=(LT.PANEL, LT.PANEL_SUMMARY, LT.COMPARISON_WITH_AIPW,
+               LT.AIPW_RESULTS, LT.SEGMENT_EFFECTS),
     ),
     Chapter(
         "interference_01", "MovieLens data and slates", "interference", "notebooks/interference/01_slates.ipynb",
         outputs=(
-            f"{IF}slates.parquet", f"{IF}user_features.parquet", f"{IF}item_features.parquet",
-            f"{IF}data_summary.csv", f"{IF}rating_distribution.csv",
+            IF.SLATES, IF.USER_FEATURES, IF.ITEM_FEATURES,
+            IF.DATA_SUMMARY, IF.RATING_DISTRIBUTION,
         ),
     ),
     Chapter(
         "interference_02", "Promotion experiment and spillovers", "interference",
         "notebooks/interference/02_randomized_effects.ipynb",
         outputs=(
-            f"{IF}exposure_mapping.parquet", f"{IF}component_slate.parquet",
-            f"{IF}observed_effects.csv", f"{IF}product_summary.csv",
+            IF.EXPOSURE, IF.COMPONENT,
+            IF.OBSERVED_EFFECTS, IF.PRODUCT_SUMMARY,
         ),
     ),
     Chapter(
         "interference_03", "Advanced spillover models", "interference",
         "notebooks/interference/03_advanced_models.ipynb",
         outputs=(
-            f"{IF}advanced_model_metrics.csv", f"{IF}advanced_feature_importance.csv",
-            f"{IF}advanced_counterfactual_predictions.parquet", f"{IF}advanced_counterfactual_summary.csv",
-            f"{IF}advanced_aipw_estimates.csv", f"{IF}advanced_policy_targeting.csv",
-            f"{IF}advanced_heterogeneity.csv", f"{IF}advanced_takeaways.csv",
+            IF.MODEL_METRICS, IF.FEATURE_IMPORTANCE,
+            IF.COUNTERFACTUALS, IF.COUNTERFACTUAL_SUMMARY,
+            IF.AIPW_ESTIMATES, IF.POLICY_TARGETING,
+            IF.HETEROGENEITY, IF.TAKEAWAYS,
         ),
-        reads=(f"{IF}exposure_mapping.parquet", f"{IF}component_slate.parquet", f"{IF}product_summary.csv"),
+        reads=(IF.EXPOSURE, IF.COMPONENT, IF.PRODUCT_SUMMARY),
     ),
     Chapter(
         "interference_04", "Interference track summary", "interference", "notebooks/interference/04_summary.ipynb",
         outputs=(),
         reads=(
-            f"{IF}exposure_mapping.parquet", f"{IF}component_slate.parquet", f"{IF}observed_effects.csv",
-            f"{IF}product_summary.csv", f"{IF}advanced_aipw_estimates.csv", f"{IF}advanced_policy_targeting.csv",
+            IF.EXPOSURE, IF.COMPONENT, IF.OBSERVED_EFFECTS,
+            IF.PRODUCT_SUMMARY, IF.AIPW_ESTIMATES, IF.POLICY_TARGETING,
         ),
     ),
     Chapter(
         "validation_01", "Do the estimators recover the truth?", "validation",
         "notebooks/validation/01_simulation_study.ipynb",
-        outputs=("validation_replicate_estimates.parquet", "validation_summary.csv"),
+        outputs=(VAL.REPLICATES, VAL.SUMMARY),
     ),
 )
 

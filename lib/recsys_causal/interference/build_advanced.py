@@ -11,13 +11,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from recsys_causal.artifact_names import IF
 from recsys_causal.artifacts import RunStore, builder
 from recsys_causal.interference.aipw import (
     AIPW_MODEL,
     aipw_table,
     crossfit_nuisances,
 )
-from recsys_causal.interference.build_effects import COMPONENT, EXPERIMENT_KEYS, EXPOSURE
+from recsys_causal.interference.build_effects import EXPERIMENT_KEYS
 from recsys_causal.interference.features import (
     ORACLE,
     build_model_table,
@@ -36,17 +37,8 @@ from recsys_causal.params import InterferenceParams
 from recsys_causal.scores import aipw_score
 from recsys_causal.seeds import stream_seed
 
-IF = "movielens_interference_"
-MODEL_METRICS = f"{IF}advanced_model_metrics.csv"
-FEATURE_IMPORTANCE = f"{IF}advanced_feature_importance.csv"
-COUNTERFACTUALS = f"{IF}advanced_counterfactual_predictions.parquet"
-COUNTERFACTUAL_SUMMARY = f"{IF}advanced_counterfactual_summary.csv"
-AIPW_ESTIMATES = f"{IF}advanced_aipw_estimates.csv"
-POLICY_TARGETING = f"{IF}advanced_policy_targeting.csv"
-HETEROGENEITY = f"{IF}advanced_heterogeneity.csv"
-TAKEAWAYS = f"{IF}advanced_takeaways.csv"
-OUTPUTS: tuple[str, ...] = (MODEL_METRICS, FEATURE_IMPORTANCE, COUNTERFACTUALS, COUNTERFACTUAL_SUMMARY,
-                            AIPW_ESTIMATES, POLICY_TARGETING, HETEROGENEITY, TAKEAWAYS)
+OUTPUTS: tuple[str, ...] = (IF.MODEL_METRICS, IF.FEATURE_IMPORTANCE, IF.COUNTERFACTUALS, IF.COUNTERFACTUAL_SUMMARY,
+                            IF.AIPW_ESTIMATES, IF.POLICY_TARGETING, IF.HETEROGENEITY, IF.TAKEAWAYS)
 ADVANCED_KEYS: tuple[str, ...] = (
     *EXPERIMENT_KEYS,  # the oracle is reconstructed with the click model's coefficients
     "focal_min_position",
@@ -112,20 +104,20 @@ def advanced_results(
     het = heterogeneity_table(table, score, params.segment_min_slates)
     metrics = fitted.metrics.assign(selected=lambda d: d["model"].eq(best))
     tables = {
-        MODEL_METRICS: metrics,
-        FEATURE_IMPORTANCE: feature_importance(fitted.models, enc.X.columns),
-        COUNTERFACTUALS: cf,
-        COUNTERFACTUAL_SUMMARY: summary,
-        AIPW_ESTIMATES: aipw,
-        POLICY_TARGETING: policy,
-        HETEROGENEITY: het,
+        IF.MODEL_METRICS: metrics,
+        IF.FEATURE_IMPORTANCE: feature_importance(fitted.models, enc.X.columns),
+        IF.COUNTERFACTUALS: cf,
+        IF.COUNTERFACTUAL_SUMMARY: summary,
+        IF.AIPW_ESTIMATES: aipw,
+        IF.POLICY_TARGETING: policy,
+        IF.HETEROGENEITY: het,
     }
-    tables[TAKEAWAYS] = advanced_takeaways(metrics, summary, aipw, policy, het)
+    tables[IF.TAKEAWAYS] = advanced_takeaways(metrics, summary, aipw, policy, het)
     return AdvancedResults(table, checks, tables, best)
 
 
-@builder(outputs=OUTPUTS, section="interference", keys=ADVANCED_KEYS, upstream=(EXPOSURE, COMPONENT))
+@builder(outputs=OUTPUTS, section="interference", keys=ADVANCED_KEYS, upstream=(IF.EXPOSURE, IF.COMPONENT))
 def build_advanced(store: RunStore) -> dict[str, pd.DataFrame]:
     """Chapter interference_03's artifacts from the experiment's exposure mapping and slate table."""
-    res = advanced_results(store.get(EXPOSURE), store.get(COMPONENT), store.params.interference, store.params.seed)
+    res = advanced_results(store.get(IF.EXPOSURE), store.get(IF.COMPONENT), store.params.interference, store.params.seed)
     return res.tables

@@ -11,17 +11,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from recsys_causal.artifact_names import IF
 from recsys_causal.artifacts import RunStore, builder
 from recsys_causal.interference.click_model import ClickModel
 from recsys_causal.interference.exposure import component_table, run_promotion_experiment
 from recsys_causal.interference.randomized import estimate_effects
-
-IF = "movielens_interference_"
-SLATES = f"{IF}slates.parquet"
-EXPOSURE = f"{IF}exposure_mapping.parquet"
-COMPONENT = f"{IF}component_slate.parquet"
-OBSERVED_EFFECTS = f"{IF}observed_effects.csv"
-PRODUCT_SUMMARY = f"{IF}product_summary.csv"
 
 EXPERIMENT_KEYS: tuple[str, ...] = (
     "promotion_probability",
@@ -41,19 +35,19 @@ EXPERIMENT_KEYS: tuple[str, ...] = (
 ESTIMATION_KEYS: tuple[str, ...] = ("n_randomization",)
 
 
-@builder(outputs=(EXPOSURE, COMPONENT), section="interference", keys=EXPERIMENT_KEYS, upstream=(SLATES,))
+@builder(outputs=(IF.EXPOSURE, IF.COMPONENT), section="interference", keys=EXPERIMENT_KEYS, upstream=(IF.SLATES,))
 def build_exposure(store: RunStore) -> dict[str, pd.DataFrame]:
     """Randomize promotion by slate, simulate clicks, map exposures, sum components per slate."""
     p = store.params.interference
-    slates = store.get(SLATES)
+    slates = store.get(IF.SLATES)
     exposure = run_promotion_experiment(slates, ClickModel.from_params(p), p.promotion_probability, store.params.seed)
-    return {EXPOSURE: exposure, COMPONENT: component_table(exposure)}
+    return {IF.EXPOSURE: exposure, IF.COMPONENT: component_table(exposure)}
 
 
-@builder(outputs=(OBSERVED_EFFECTS, PRODUCT_SUMMARY), section="interference", keys=ESTIMATION_KEYS,
-         upstream=(COMPONENT,))
+@builder(outputs=(IF.OBSERVED_EFFECTS, IF.PRODUCT_SUMMARY), section="interference", keys=ESTIMATION_KEYS,
+         upstream=(IF.COMPONENT,))
 def build_observed_effects(store: RunStore) -> dict[str, pd.DataFrame]:
     """Randomized estimates of every component and the per-1,000-slates product summary."""
     p = store.params.interference
-    res = estimate_effects(store.get(COMPONENT), p.n_randomization, store.params.seed)
-    return {OBSERVED_EFFECTS: res.effects, PRODUCT_SUMMARY: res.product}
+    res = estimate_effects(store.get(IF.COMPONENT), p.n_randomization, store.params.seed)
+    return {IF.OBSERVED_EFFECTS: res.effects, IF.PRODUCT_SUMMARY: res.product}

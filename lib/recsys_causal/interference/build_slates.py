@@ -13,18 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys_causal.artifact_names import IF
 from recsys_causal.artifacts import RunStore, builder
 from recsys_causal.data.movielens import MovieLensData, load_movielens
 from recsys_causal.interference.slates import SlateTables, slate_tables_from_params
 from recsys_causal.paths import resolve
 from recsys_causal.simulate.movielens import simulate_from_params
-
-IF = "movielens_interference_"
-SLATES = f"{IF}slates.parquet"
-USER_FEATURES = f"{IF}user_features.parquet"
-ITEM_FEATURES = f"{IF}item_features.parquet"
-DATA_SUMMARY = f"{IF}data_summary.csv"
-RATING_DISTRIBUTION = f"{IF}rating_distribution.csv"
 
 DATA_KEYS = ("data_path", "layout", "sim_n_users", "sim_n_movies", "sim_n_ratings")
 SLATE_KEYS = (*DATA_KEYS, "n_slate_users", "slate_size", "focal_min_position", "focal_max_position",
@@ -115,7 +109,7 @@ def data_summary(data: MovieLensData, tables: SlateTables, simulated: bool, like
 
 
 @builder(
-    outputs=(SLATES, USER_FEATURES, ITEM_FEATURES, DATA_SUMMARY, RATING_DISTRIBUTION),
+    outputs=(IF.SLATES, IF.USER_FEATURES, IF.ITEM_FEATURES, IF.DATA_SUMMARY, IF.RATING_DISTRIBUTION),
     section="interference",
     keys=SLATE_KEYS,
 )
@@ -125,9 +119,9 @@ def build_slate_tables(store: RunStore) -> dict[str, pd.DataFrame]:
     data = load_interference_data(store)
     tables = slate_tables_from_params(data.ratings, data.movies, p, store.params.seed)
     return {
-        SLATES: tables.slates,
-        USER_FEATURES: tables.user_features,
-        ITEM_FEATURES: tables.item_features,
-        DATA_SUMMARY: data_summary(data, tables, store.is_simulated("interference"), p.liked_threshold),
-        RATING_DISTRIBUTION: rating_distribution(data.ratings),
+        IF.SLATES: tables.slates,
+        IF.USER_FEATURES: tables.user_features,
+        IF.ITEM_FEATURES: tables.item_features,
+        IF.DATA_SUMMARY: data_summary(data, tables, store.is_simulated("interference"), p.liked_threshold),
+        IF.RATING_DISTRIBUTION: rating_distribution(data.ratings),
     }

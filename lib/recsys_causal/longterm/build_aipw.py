@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from recsys_causal.artifact_names import LT
 from recsys_causal.artifacts import RunStore, builder
 from recsys_causal.longterm.aipw import (
     KEYS,
@@ -29,23 +30,6 @@ from recsys_causal.longterm.effect_model import (
 from recsys_causal.longterm.segments import SEGMENT_SPECS, add_segment_columns, segment_effects
 from recsys_causal.longterm.sensitivity import primary_sensitivity
 from recsys_causal.params import LongtermParams
-
-LT = "kuairec_long_term_"
-WEIGHTED_PANEL = f"{LT}weighted_panel.parquet"
-COUNTERFACTUALS = f"{LT}gcomp_counterfactuals.parquet"
-ESTIMATOR_COMPARISON = f"{LT}estimator_comparison.csv"
-ORACLE = f"{LT}oracle.parquet"
-
-AIPW_RESULTS = f"{LT}aipw_results.csv"
-AIPW_SCORES = f"{LT}aipw_scores.parquet"
-AIPW_BOOTSTRAP = f"{LT}aipw_bootstrap.csv"
-COMPARISON_WITH_AIPW = f"{LT}estimator_comparison_with_aipw.csv"
-SEGMENT_EFFECTS = f"{LT}aipw_segment_effects.csv"
-SEGMENT_BOOTSTRAP = f"{LT}aipw_segment_bootstrap.csv"
-EFFECT_PREDICTIONS = f"{LT}effect_model_predictions.parquet"
-EFFECT_IMPORTANCE = f"{LT}effect_moderator_importance.csv"
-EFFECT_METRICS = f"{LT}effect_model_metrics.csv"
-EFFECT_BUCKETS = f"{LT}smoothed_effect_buckets.csv"
 
 _LGBM_KEYS = ("lgbm_n_estimators", "lgbm_learning_rate", "lgbm_num_leaves", "lgbm_min_child_samples")
 _NUISANCE_KEYS = ("n_folds", "ridge_alpha", *_LGBM_KEYS)
@@ -99,23 +83,23 @@ def aipw_tables(panel: pd.DataFrame, counterfactuals: pd.DataFrame, comparison: 
                                  dtype=object if col == "evalue_ci_source" else float)
     comp = comparison_with_aipw(comparison, results, out.trimmed, lt.primary_propensity)
     return {
-        AIPW_RESULTS: results,
-        AIPW_SCORES: out.scores,
-        AIPW_BOOTSTRAP: out.bootstrap,
-        COMPARISON_WITH_AIPW: comp,
+        LT.AIPW_RESULTS: results,
+        LT.AIPW_SCORES: out.scores,
+        LT.AIPW_BOOTSTRAP: out.bootstrap,
+        LT.COMPARISON_WITH_AIPW: comp,
     }
 
 
 @builder(
-    outputs=(AIPW_RESULTS, AIPW_SCORES, AIPW_BOOTSTRAP, COMPARISON_WITH_AIPW),
+    outputs=(LT.AIPW_RESULTS, LT.AIPW_SCORES, LT.AIPW_BOOTSTRAP, LT.COMPARISON_WITH_AIPW),
     section="longterm",
     keys=("clip_eps", "n_bootstrap", "n_refit_bootstrap", "trim_alpha", "primary_propensity",
           "primary_outcome_model", *_NUISANCE_KEYS),
-    upstream=(WEIGHTED_PANEL, COUNTERFACTUALS, ESTIMATOR_COMPARISON),
+    upstream=(LT.WEIGHTED_PANEL, LT.GCOMP_COUNTERFACTUALS, LT.ESTIMATOR_COMPARISON),
 )
 def build_aipw(store: RunStore) -> dict[str, pd.DataFrame]:
     lt, seed = store.params.longterm, store.params.seed
-    return aipw_tables(store.get(WEIGHTED_PANEL), store.get(COUNTERFACTUALS), store.get(ESTIMATOR_COMPARISON),
+    return aipw_tables(store.get(LT.WEIGHTED_PANEL), store.get(LT.GCOMP_COUNTERFACTUALS), store.get(LT.ESTIMATOR_COMPARISON),
                        lt, seed, make_refit(lt, seed))
 
 
@@ -138,17 +122,17 @@ def segment_tables(scores: pd.DataFrame, panel: pd.DataFrame, lt: LongtermParams
         min_rows=lt.segment_min_rows, min_users=lt.segment_min_users, n_bootstrap=lt.n_bootstrap,
         seed=seed, counts=counts, multiplicity=lt.multiplicity_method,
     )
-    return {SEGMENT_EFFECTS: summary, SEGMENT_BOOTSTRAP: boot}
+    return {LT.SEGMENT_EFFECTS: summary, LT.SEGMENT_BOOTSTRAP: boot}
 
 
 @builder(
-    outputs=(SEGMENT_EFFECTS, SEGMENT_BOOTSTRAP),
+    outputs=(LT.SEGMENT_EFFECTS, LT.SEGMENT_BOOTSTRAP),
     section="longterm",
     keys=("n_bootstrap", "segment_min_rows", "segment_min_users", "multiplicity_method", "primary_propensity"),
-    upstream=(AIPW_SCORES, WEIGHTED_PANEL),
+    upstream=(LT.AIPW_SCORES, LT.WEIGHTED_PANEL),
 )
 def build_segments(store: RunStore) -> dict[str, pd.DataFrame]:
-    return segment_tables(store.get(AIPW_SCORES), store.get(WEIGHTED_PANEL), store.params.longterm, store.params.seed)
+    return segment_tables(store.get(LT.AIPW_SCORES), store.get(LT.WEIGHTED_PANEL), store.params.longterm, store.params.seed)
 
 
 def effect_config(lt: LongtermParams) -> EffectModelConfig:
@@ -186,18 +170,18 @@ def effect_tables(scores: pd.DataFrame, panel: pd.DataFrame, oracle: pd.DataFram
     counts = user_counts(pred["user_id"], lt.n_bootstrap, seed)
     buckets, table = effect_buckets(pred, lt.n_effect_buckets, lt.n_bootstrap, seed, counts)
     pred = pred.assign(smoothed_effect_bucket=buckets, **{c: data[c] for c in SEGMENT_SPECS if c not in pred.columns})
-    return {EFFECT_PREDICTIONS: pred, EFFECT_IMPORTANCE: res.importance, EFFECT_METRICS: res.metrics, EFFECT_BUCKETS: table}
+    return {LT.EFFECT_PREDICTIONS: pred, LT.EFFECT_IMPORTANCE: res.importance, LT.EFFECT_METRICS: res.metrics, LT.EFFECT_BUCKETS: table}
 
 
 @builder(
-    outputs=(EFFECT_PREDICTIONS, EFFECT_IMPORTANCE, EFFECT_METRICS, EFFECT_BUCKETS),
+    outputs=(LT.EFFECT_PREDICTIONS, LT.EFFECT_IMPORTANCE, LT.EFFECT_METRICS, LT.EFFECT_BUCKETS),
     section="longterm",
     keys=("n_folds", "n_effect_buckets", "n_bootstrap", "lgbm_n_estimators", "lgbm_min_child_samples"),
-    upstream=(AIPW_SCORES, WEIGHTED_PANEL, ORACLE),
+    upstream=(LT.AIPW_SCORES, LT.WEIGHTED_PANEL, LT.ORACLE),
 )
 def build_effect_model(store: RunStore) -> dict[str, pd.DataFrame]:
-    oracle = store.get(ORACLE) if store.is_simulated("longterm") else None
-    return effect_tables(store.get(AIPW_SCORES), store.get(WEIGHTED_PANEL), oracle, store.params.longterm, store.params.seed)
+    oracle = store.get(LT.ORACLE) if store.is_simulated("longterm") else None
+    return effect_tables(store.get(LT.AIPW_SCORES), store.get(LT.WEIGHTED_PANEL), oracle, store.params.longterm, store.params.seed)
 
 
 __all__ = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from recsys_causal.artifact_names import LT
 from recsys_causal.artifacts import RunStore, builder
 from recsys_causal.inference import user_bootstrap_counts
 from recsys_causal.longterm.balance import standardized_mean_differences
@@ -30,18 +31,6 @@ from recsys_causal.longterm.propensity import (
 from recsys_causal.longterm.weights import analysis_weights
 from recsys_causal.params import LongtermParams
 
-LT = "kuairec_long_term_"
-PANEL = f"{LT}panel.parquet"
-ORACLE = f"{LT}oracle.parquet"
-WEIGHTED_PANEL = f"{LT}weighted_panel.parquet"
-PROPENSITY_METRICS = f"{LT}propensity_metrics.csv"
-COVARIATE_BALANCE = f"{LT}covariate_balance.csv"
-MSM_ESTIMATES = f"{LT}msm_estimates.csv"
-COUNTERFACTUALS = f"{LT}gcomp_counterfactuals.parquet"
-GCOMP_FOLD_METRICS = f"{LT}gcomp_fold_metrics.csv"
-GCOMP_ESTIMATES = f"{LT}gcomp_estimates.csv"
-ESTIMATOR_COMPARISON = f"{LT}estimator_comparison.csv"
-
 _LGBM_KEYS = ("lgbm_n_estimators", "lgbm_learning_rate", "lgbm_num_leaves", "lgbm_min_child_samples")
 
 
@@ -56,7 +45,7 @@ def truth_for(store: RunStore, panel: pd.DataFrame) -> float | None:
     """Oracle ATE over the panel's user-days on simulated data, None on real data."""
     if not store.is_simulated("longterm"):
         return None
-    return oracle_ate(panel, store.get(ORACLE))
+    return oracle_ate(panel, store.get(LT.ORACLE))
 
 
 def weighted_panel(panel: pd.DataFrame, lt: LongtermParams, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -80,25 +69,25 @@ def weighted_panel(panel: pd.DataFrame, lt: LongtermParams, seed: int) -> tuple[
 
 
 @builder(
-    outputs=(WEIGHTED_PANEL, PROPENSITY_METRICS, COVARIATE_BALANCE),
+    outputs=(LT.WEIGHTED_PANEL, LT.PROPENSITY_METRICS, LT.COVARIATE_BALANCE),
     section="longterm",
     keys=("n_folds", "primary_propensity", *_LGBM_KEYS, "weight_truncation_lower", "weight_truncation_upper"),
-    upstream=(PANEL,),
+    upstream=(LT.PANEL,),
 )
 def build_weighted_panel(store: RunStore) -> dict[str, pd.DataFrame]:
-    wp, metrics = weighted_panel(store.get(PANEL), store.params.longterm, store.params.seed)
+    wp, metrics = weighted_panel(store.get(LT.PANEL), store.params.longterm, store.params.seed)
     balance = standardized_mean_differences(wp, wp["analysis_weight"].to_numpy(),
                                             raw_weights=wp["ipw_stabilized"].to_numpy())
-    return {WEIGHTED_PANEL: wp, PROPENSITY_METRICS: metrics, COVARIATE_BALANCE: balance}
+    return {LT.WEIGHTED_PANEL: wp, LT.PROPENSITY_METRICS: metrics, LT.COVARIATE_BALANCE: balance}
 
 
-@builder(outputs=(MSM_ESTIMATES,), section="longterm", keys=("n_bootstrap",),
-         upstream=(WEIGHTED_PANEL, ORACLE))
+@builder(outputs=(LT.MSM_ESTIMATES,), section="longterm", keys=("n_bootstrap",),
+         upstream=(LT.WEIGHTED_PANEL, LT.ORACLE))
 def build_msm(store: RunStore) -> dict[str, pd.DataFrame]:
-    wp = sorted_panel(store.get(WEIGHTED_PANEL))
+    wp = sorted_panel(store.get(LT.WEIGHTED_PANEL))
     truth = truth_for(store, wp)
     counts = user_bootstrap_counts(wp["user_id"].to_numpy(), store.params.longterm.n_bootstrap, store.params.seed)
-    return {MSM_ESTIMATES: msm_estimates(wp, store.params.longterm.n_bootstrap, store.params.seed,
+    return {LT.MSM_ESTIMATES: msm_estimates(wp, store.params.longterm.n_bootstrap, store.params.seed,
                                          truth=truth, counts=counts)}
 
 
@@ -123,18 +112,18 @@ def gcomp_outputs(wp: pd.DataFrame, lt: LongtermParams, seed: int, truth: float 
 
 
 @builder(
-    outputs=(COUNTERFACTUALS, GCOMP_FOLD_METRICS, GCOMP_ESTIMATES, ESTIMATOR_COMPARISON),
+    outputs=(LT.GCOMP_COUNTERFACTUALS, LT.GCOMP_FOLD_METRICS, LT.GCOMP_ESTIMATES, LT.ESTIMATOR_COMPARISON),
     section="longterm",
     keys=("n_folds", "ridge_alpha", *_LGBM_KEYS, "n_bootstrap", "n_refit_bootstrap"),
-    upstream=(WEIGHTED_PANEL, MSM_ESTIMATES, ORACLE),
+    upstream=(LT.WEIGHTED_PANEL, LT.MSM_ESTIMATES, LT.ORACLE),
 )
 def build_gcomp(store: RunStore) -> dict[str, pd.DataFrame]:
-    wp = sorted_panel(store.get(WEIGHTED_PANEL))
+    wp = sorted_panel(store.get(LT.WEIGHTED_PANEL))
     truth = truth_for(store, wp)
     cf, folds, est = gcomp_outputs(wp, store.params.longterm, store.params.seed, truth=truth)
-    comparison = estimator_comparison(store.get(MSM_ESTIMATES), est, truth)
-    return {COUNTERFACTUALS: cf, GCOMP_FOLD_METRICS: folds, GCOMP_ESTIMATES: est,
-            ESTIMATOR_COMPARISON: comparison}
+    comparison = estimator_comparison(store.get(LT.MSM_ESTIMATES), est, truth)
+    return {LT.GCOMP_COUNTERFACTUALS: cf, LT.GCOMP_FOLD_METRICS: folds, LT.GCOMP_ESTIMATES: est,
+            LT.ESTIMATOR_COMPARISON: comparison}
 
 
 __all__ = [

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys_causal.artifact_names import LT
 from recsys_causal.artifacts import RunStore, builder
 from recsys_causal.data.errors import DataError
 from recsys_causal.data.kuairec import PRIOR_WINDOW_DAYS, load_interactions, validate_folder
@@ -27,9 +28,6 @@ from recsys_causal.params import LongtermParams
 from recsys_causal.paths import resolve
 from recsys_causal.simulate.kuairec import ORACLE_COLUMNS, simulate_from_params
 
-PANEL = "kuairec_long_term_panel.parquet"
-ORACLE = "kuairec_long_term_oracle.parquet"
-SUMMARY = "kuairec_long_term_panel_summary.csv"
 PANEL_KEYS = (
     "data_path", "matrix", "duplicate_policy", "high_watch_threshold", "treatment_cutoff",
     "outcome_horizon_days", "watch_ratio_cap",
@@ -106,10 +104,10 @@ def panel_tables(
         "value": [float(naive.get(1, np.nan) - naive.get(0, np.nan)), float(oracle is not None)],
     }))
     summary = pd.concat(rows, ignore_index=True).astype({"value": "float64"})
-    return {PANEL: panel, ORACLE: oracle_out, SUMMARY: summary}
+    return {LT.PANEL: panel, LT.ORACLE: oracle_out, LT.PANEL_SUMMARY: summary}
 
 
-@builder(outputs=(PANEL, ORACLE, SUMMARY), section="longterm", keys=PANEL_KEYS)
+@builder(outputs=(LT.PANEL, LT.ORACLE, LT.PANEL_SUMMARY), section="longterm", keys=PANEL_KEYS)
 def build_panel(store: RunStore) -> dict[str, pd.DataFrame]:
     """Simulate (or locate) the KuaiRec files, load them, and build the user-day panel."""
     p = store.params.longterm

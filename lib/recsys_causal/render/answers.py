@@ -14,13 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from recsys_causal.artifact_names import IF, LT, VAL
 from recsys_causal.describe import format_number
 
-LT_AIPW = "kuairec_long_term_aipw_results.csv"
-LT_COMPARISON = "kuairec_long_term_estimator_comparison_with_aipw.csv"
-LT_PROPENSITY = "kuairec_long_term_propensity_metrics.csv"
-IF_PRODUCT = "movielens_interference_product_summary.csv"
-VALIDATION = "validation_summary.csv"
 IF_TOTAL_KEY = "total_change"  # `key` of the product summary's headline row
 IF_FOCAL_KEY = "focal_gain"
 IF_OFFSET_KEY = "competitor_offset_share"
@@ -68,7 +64,7 @@ def _read(run_dir: Path, name: str) -> pd.DataFrame | None:
 
 def _study_coverage(run_dir: Path, world: str, estimator: str, inference: str | None,
                     scenario: str, estimand: str | None = None) -> tuple[float, float, int]:
-    v = _read(run_dir, VALIDATION)
+    v = _read(run_dir, VAL.SUMMARY)
     if v is None or v.empty:
         return math.nan, math.nan, 0
     sel = (v["world"] == world) & (v["scenario"] == scenario) & (v["estimator"] == estimator)
@@ -85,7 +81,7 @@ def _study_coverage(run_dir: Path, world: str, estimator: str, inference: str | 
 
 def longterm_answer(run_dir: Path) -> Answer | None:
     """The primary AIPW estimate of the long-term track (None when chapter 05 did not run)."""
-    res = _read(run_dir, LT_AIPW)
+    res = _read(run_dir, LT.AIPW_RESULTS)
     if res is None or res.empty or "is_primary_aipw" not in res:
         return None
     prim = res[res["is_primary_aipw"].astype(bool)]
@@ -95,12 +91,12 @@ def longterm_answer(run_dir: Path) -> Answer | None:
     ans = Answer("longterm", float(r["aipw_ate"]), float(r["ci_95_lower"]), float(r["ci_95_upper"]),
                  "interactions over the next 7 days", base=float(r["mean_y0_hat"]),
                  evalue=float(r.get("evalue_estimate", math.nan)), evalue_ci=float(r.get("evalue_ci", math.nan)))
-    comp = _read(run_dir, LT_COMPARISON)
+    comp = _read(run_dir, LT.COMPARISON_WITH_AIPW)
     if comp is not None and "role" in comp:
         oracle = comp[comp["role"] == "oracle"]
         if len(oracle):
             ans.truth = float(oracle["estimate"].iloc[0])
-    prop = _read(run_dir, LT_PROPENSITY)
+    prop = _read(run_dir, LT.PROPENSITY_METRICS)
     if prop is not None and "primary" in prop and prop["primary"].astype(bool).any():
         ans.share_extreme = float(prop[prop["primary"].astype(bool)]["share_extreme"].iloc[0])
     from recsys_causal.validation.longterm_world import BOOTSTRAP_INFERENCE, aipw_label
@@ -113,7 +109,7 @@ def longterm_answer(run_dir: Path) -> Answer | None:
 
 def interference_answer(run_dir: Path) -> Answer | None:
     """The total change in clicks per 1,000 promoted slates (None when chapter 02 did not run)."""
-    df = _read(run_dir, IF_PRODUCT)
+    df = _read(run_dir, IF.PRODUCT_SUMMARY)
     if df is None or df.empty or "key" not in df:
         return None
     rows = df.set_index("key")

@@ -23,12 +23,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from recsys_causal.artifact_names import IF, LT
 from recsys_causal.chapters import Chapter
 
-LT = "kuairec_long_term_"
-IF = "movielens_interference_"
-LT_TABLE = f"{LT}estimator_comparison_with_aipw.csv"
-IF_TABLE = f"{IF}product_summary.csv"
 TRACKS = {"longterm": "KuaiRec", "interference": "MovieLens"}
 TRACK_TITLES = {"longterm": "Long-term track (KuaiRec)", "interference": "Interference track (MovieLens)"}
 REPORT_GENERATED = "report/_generated"  # where the generated files are, relative to the project root
@@ -194,7 +191,7 @@ def longterm_forest(run_dir: Path, out: Path, simulated: bool) -> str:
     """Draw the long-term forest plot (primary first); its Markdown, or '' without the table."""
     from recsys_causal.render.figures import plot_forest, primary_caption, save_png
 
-    df = read_artifact(run_dir, LT_TABLE)
+    df = read_artifact(run_dir, LT.COMPARISON_WITH_AIPW)
     if df is None or df.empty or "role" not in df or "primary" not in df:
         return ""
     est = df[df["role"] != "oracle"].copy()
@@ -220,7 +217,7 @@ def interference_forest(run_dir: Path, out: Path, simulated: bool) -> str:
         truth_mark_caption,
     )
 
-    df = read_artifact(run_dir, IF_TABLE)
+    df = read_artifact(run_dir, IF.PRODUCT_SUMMARY)
     if df is None or df.empty or "key" not in df:
         return ""
     rows = df[df["metric"].astype(str).str.contains("per 1,000")].copy()

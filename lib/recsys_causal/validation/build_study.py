@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import pandas as pd
 
+from recsys_causal.artifact_names import VAL
 from recsys_causal.artifacts import RunStore, builder
 from recsys_causal.params import ValidationParams
 from recsys_causal.validation.metrics import nominal_coverage_mcse, summarize_replicates
 from recsys_causal.validation.runner import run_study_from_params
 from recsys_causal.validation.scenarios import SCENARIOS
 
-REPLICATES = "validation_replicate_estimates.parquet"
-SUMMARY = "validation_summary.csv"
 EXECUTION_KEYS: tuple[str, ...] = ("n_jobs", "backend", "scheduler_address")
 STUDY_KEYS: tuple[str, ...] = tuple(k for k in ValidationParams.model_fields if k not in EXECUTION_KEYS)
 
@@ -29,9 +28,9 @@ def study_summary(replicates: pd.DataFrame) -> pd.DataFrame:
     return s
 
 
-@builder(outputs=(REPLICATES, SUMMARY), section="validation", keys=STUDY_KEYS)
+@builder(outputs=(VAL.REPLICATES, VAL.SUMMARY), section="validation", keys=STUDY_KEYS)
 def build_study(store: RunStore) -> dict[str, pd.DataFrame]:
     """Run every scenario's replicates (joblib / Dask) and summarize them against the truth."""
     res = run_study_from_params(store.params)
     reps = res.replicates
-    return {REPLICATES: reps, SUMMARY: study_summary(reps)}
+    return {VAL.REPLICATES: reps, VAL.SUMMARY: study_summary(reps)}
