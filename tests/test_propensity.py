@@ -9,8 +9,8 @@ from sklearn.base import BaseEstimator, RegressorMixin
 
 from recsys_causal.crossfit import cross_fit_predict, group_folds
 from recsys_causal.longterm.gcomp import make_outcome_model, outcome_feature_names
+from recsys_causal.longterm.panel import POST_TREATMENT_COLUMNS
 from recsys_causal.longterm.propensity import (
-    POST_TREATMENT_COLUMNS,
     PRE_TREATMENT_COVARIATES,
     calibration_table,
     check_pre_treatment,

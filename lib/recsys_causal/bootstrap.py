@@ -119,6 +119,17 @@ def bootstrap_from_sums(
     return BootstrapResult(est, reps, lo, hi, level)
 
 
+def _codes_and_counts(clusters: np.ndarray | pd.Series, counts: np.ndarray | None, n_replicates: int,
+                      seed: int | np.random.Generator) -> tuple[np.ndarray, int, np.ndarray]:
+    """Cluster codes, cluster count and the count matrix (drawn, or the given one checked)."""
+    codes, g = cluster_codes(clusters)
+    if counts is None:
+        counts = draw_counts(g, n_replicates, seed)
+    elif counts.shape[1] != g:
+        raise ValueError(f"counts has {counts.shape[1]} clusters, data has {g}")
+    return codes, g, counts
+
+
 def cluster_bootstrap_mean(
     values: np.ndarray,
     clusters: np.ndarray | pd.Series,
@@ -142,11 +153,7 @@ def cluster_bootstrap_mean(
         w = np.repeat(w[:, None], v.shape[1], axis=1)
     if w.shape != v.shape:
         raise ValueError(f"weights shape {w.shape} does not match values shape {v.shape}")
-    codes, g = cluster_codes(clusters)
-    if counts is None:
-        counts = draw_counts(g, n_replicates, seed)
-    elif counts.shape[1] != g:
-        raise ValueError(f"counts has {counts.shape[1]} clusters, data has {g}")
+    codes, g, counts = _codes_and_counts(clusters, counts, n_replicates, seed)
     k = v.shape[1]
     sums = cluster_sums(np.hstack([w * v, w]), codes, g)
 
@@ -175,9 +182,7 @@ def cluster_bootstrap_wls(
     y = np.asarray(y, dtype=np.float64)
     n, p = X.shape
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-    codes, g = cluster_codes(clusters)
-    if counts is None:
-        counts = draw_counts(g, n_replicates, seed)
+    codes, g, counts = _codes_and_counts(clusters, counts, n_replicates, seed)
     xw = X * w[:, None]
     xtx = (xw[:, :, None] * X[:, None, :]).reshape(n, p * p)
     xty = xw * y[:, None]
@@ -213,11 +218,7 @@ def cluster_bootstrap_diff_in_means(
     y = np.asarray(values, dtype=np.float64)
     a = np.asarray(treatment, dtype=np.float64)
     w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=np.float64)
-    codes, g = cluster_codes(clusters)
-    if counts is None:
-        counts = draw_counts(g, n_replicates, seed)
-    elif counts.shape[1] != g:
-        raise ValueError(f"counts has {counts.shape[1]} clusters, data has {g}")
+    codes, g, counts = _codes_and_counts(clusters, counts, n_replicates, seed)
     w1, w0 = w * a, w * (1.0 - a)
     sums = cluster_sums(np.column_stack([w1 * y, w1, w0 * y, w0]), codes, g)
 

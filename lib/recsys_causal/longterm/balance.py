@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from recsys_causal.longterm.propensity import DAYS_OF_WEEK, PRE_TREATMENT_COVARIATES
+from recsys_causal.longterm.panel import DAYS_OF_WEEK
+from recsys_causal.longterm.propensity import PRE_TREATMENT_COVARIATES
 
 SMD_THRESHOLD = 0.1
 

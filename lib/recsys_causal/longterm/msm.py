@@ -14,7 +14,8 @@ import pandas as pd
 
 from recsys_causal.bootstrap import cluster_bootstrap_diff_in_means, cluster_bootstrap_wls
 from recsys_causal.inference import cluster_robust_wls, user_bootstrap_counts
-from recsys_causal.longterm.propensity import DAYS_OF_WEEK, GROUP, OUTCOME, TREATMENT
+from recsys_causal.longterm.panel import DAYS_OF_WEEK
+from recsys_causal.longterm.propensity import GROUP, OUTCOME, TREATMENT
 
 MSM_METHOD = "MSM: weighted calendar-adjusted"
 MSM_MODEL = "propensity_weighted_msm"

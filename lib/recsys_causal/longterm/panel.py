@@ -40,23 +40,22 @@ PRIOR_FEATURES = [f"prior_3day_{f}" for f in DAILY_FEATURES]
 PRE_TREATMENT_COVARIATES: list[str] = [*LAG_FEATURES, *PRIOR_FEATURES, "calendar_day_index", "panel_day_index", "day_of_week"]
 NUMERIC_COVARIATES: list[str] = [c for c in PRE_TREATMENT_COVARIATES if c != "day_of_week"]
 CATEGORICAL_COVARIATES: list[str] = ["day_of_week"]
+#: The treatment day's own measurements and the outcome: never model inputs.
+POST_TREATMENT_COLUMNS: tuple[str, ...] = (
+    "interactions", "total_play_duration_sec", "avg_watch_ratio", "high_watch_share", "treatment", "outcome",
+)
 #: Columns of the panel, in order.
 PANEL_COLUMNS: list[str] = [
     "user_id",
     "event_date",
-    "interactions",
-    "total_play_duration_sec",
-    "avg_watch_ratio",
-    "high_watch_share",
-    "treatment",
-    "outcome",
+    *POST_TREATMENT_COLUMNS,
     *LAG_FEATURES,
     *PRIOR_FEATURES,
     "calendar_day_index",
     "panel_day_index",
     "day_of_week",
 ]
-DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+DAYS_OF_WEEK: tuple[str, ...] = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 @dataclass
@@ -164,7 +163,7 @@ def build_user_day_panel(
         data[name] = v.astype(np.int64) if name.endswith(("_active_day", "_interactions")) else v
     data["calendar_day_index"] = c.astype(np.int64)
     data["panel_day_index"] = panel_day[keep].astype(np.int64)
-    data["day_of_week"] = pd.array(np.asarray(DAY_NAMES, dtype=object)[dow_idx], dtype="str")
+    data["day_of_week"] = pd.array(np.asarray(DAYS_OF_WEEK, dtype=object)[dow_idx], dtype="str")
     panel = pd.DataFrame(data)[PANEL_COLUMNS]
     panel = panel.sort_values(["user_id", "event_date"], kind="stable").reset_index(drop=True)
 

@@ -24,25 +24,14 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from recsys_causal.crossfit import cross_fit_predict, group_folds
+from recsys_causal.longterm.panel import DAYS_OF_WEEK
 from recsys_causal.longterm.panel import PRE_TREATMENT_COVARIATES as _PANEL_LIST
 from recsys_causal.params import LongtermParams
 
 #: Covariates measured strictly before the treatment day (the only allowed model inputs).
 PRE_TREATMENT_COVARIATES: tuple[str, ...] = tuple(_PANEL_LIST)
-#: The treatment day's own measurements and the outcome: never model inputs.
-POST_TREATMENT_COLUMNS: tuple[str, ...] = (
-    "interactions",
-    "total_play_duration_sec",
-    "avg_watch_ratio",
-    "high_watch_share",
-    "treatment",
-    "outcome",
-)
 CATEGORICAL_COVARIATES: tuple[str, ...] = tuple(c for c in PRE_TREATMENT_COVARIATES if c == "day_of_week")
 NUMERIC_COVARIATES: tuple[str, ...] = tuple(c for c in PRE_TREATMENT_COVARIATES if c not in CATEGORICAL_COVARIATES)
-DAYS_OF_WEEK: tuple[str, ...] = (
-    "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday",
-)
 PROPENSITY_MODELS: tuple[str, ...] = ("logistic", "lightgbm")
 TREATMENT = "treatment"
 OUTCOME = "outcome"

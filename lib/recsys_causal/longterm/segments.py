@@ -17,8 +17,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from recsys_causal.bootstrap import BootstrapResult, cluster_bootstrap_mean
-
-DAYS_OF_WEEK: tuple[str, ...] = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+from recsys_causal.longterm.panel import DAYS_OF_WEEK
 
 # segment type -> (source column, readable name)
 SEGMENT_SPECS: dict[str, tuple[str, str]] = {
