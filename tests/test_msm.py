@@ -10,11 +10,13 @@ from recsys_causal.longterm.msm import (
     MSM_METHOD,
     NAIVE_METHOD,
     ORACLE_METHOD,
+    TRUNCATED_METHOD,
     UNTRUNCATED_METHOD,
     WEIGHTED_DIM_METHOD,
     describe_truncation,
     msm_design,
     msm_estimates,
+    msm_weight_columns,
     oracle_ate,
 )
 from recsys_causal.longterm.weights import stabilized_weights
@@ -134,3 +136,21 @@ def test_untruncated_sensitivity_row():
     assert t.loc[UNTRUNCATED_METHOD, "estimate"] != pytest.approx(t.loc[MSM_METHOD, "estimate"])
     assert "Without truncation" in describe_truncation(t.reset_index())
     assert UNTRUNCATED_METHOD not in set(msm_estimates(p, 50, 0).method)  # no raw weights: no row
+
+
+def test_stabilized_headline_with_a_truncated_sensitivity_row():
+    p = with_known_weights(make_panel(7, n_users=60))
+    p = p.assign(ipw_stabilized=p.analysis_weight, analysis_weight=np.clip(p.analysis_weight, 0.8, 1.5))
+    cols = msm_weight_columns("stabilized")
+    assert cols == {"weight": "ipw_stabilized", "sensitivity_weight": "analysis_weight"}
+    t = msm_estimates(p, 50, 0, **cols).set_index("method")
+    ref = msm_estimates(p.assign(analysis_weight=p.ipw_stabilized), 50, 0, sensitivity_weight=None).set_index("method")
+    # the headline is the fit with the stabilized weights, the sensitivity row the truncated fit
+    assert t.loc[MSM_METHOD, "estimate"] == pytest.approx(ref.loc[MSM_METHOD, "estimate"])
+    assert t.loc[WEIGHTED_DIM_METHOD, "estimate"] == pytest.approx(ref.loc[WEIGHTED_DIM_METHOD, "estimate"])
+    assert t.loc[TRUNCATED_METHOD, "estimate"] != pytest.approx(t.loc[MSM_METHOD, "estimate"])
+    assert UNTRUNCATED_METHOD not in t.index
+    assert describe_truncation(t.reset_index()).startswith("Truncating the weights")
+    assert msm_weight_columns("truncated") == {"weight": "analysis_weight", "sensitivity_weight": "ipw_stabilized"}
+    with pytest.raises(ValueError, match="msm_weights"):
+        msm_weight_columns("trimmed")

@@ -82,6 +82,12 @@ class LongtermParams(_Section):
     lgbm_learning_rate: float = Field(0.05, gt=0.0, le=1.0, description="LightGBM learning rate")
     lgbm_num_leaves: int = Field(15, ge=2, le=1024, description="LightGBM leaves per tree")
     lgbm_min_child_samples: int = Field(40, ge=1, description="LightGBM minimum rows per leaf")
+    msm_weights: Literal["stabilized", "truncated"] = Field(
+        "stabilized",
+        description="weights of the headline IPW / MSM: the stabilized weights, or those truncated at the "
+        "weight_truncation_* percentiles (the other kind is the sensitivity row; truncating at the 1st/99th "
+        "percentiles biased the simulated MSM by several times its SE)",
+    )
     weight_truncation_lower: float = Field(0.01, ge=0.0, lt=0.5, description="lower percentile (as a share) at which weights are truncated")
     weight_truncation_upper: float = Field(0.99, gt=0.5, le=1.0, description="upper percentile (as a share) at which weights are truncated")
     # --- inference -----------------------------------------------------------------------------

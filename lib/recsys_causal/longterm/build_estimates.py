@@ -21,7 +21,7 @@ from recsys_causal.longterm.gcomp import (
     gcomp_estimates,
     refit_bootstrap_ate,
 )
-from recsys_causal.longterm.msm import msm_estimates, oracle_ate
+from recsys_causal.longterm.msm import msm_estimates, msm_weight_columns, oracle_ate
 from recsys_causal.longterm.propensity import (
     PROPENSITY_MODELS,
     fit_propensity_oof,
@@ -81,14 +81,14 @@ def build_weighted_panel(store: RunStore) -> dict[str, pd.DataFrame]:
     return {LT.WEIGHTED_PANEL: wp, LT.PROPENSITY_METRICS: metrics, LT.COVARIATE_BALANCE: balance}
 
 
-@builder(outputs=(LT.MSM_ESTIMATES,), section="longterm", keys=("n_bootstrap",),
+@builder(outputs=(LT.MSM_ESTIMATES,), section="longterm", keys=("n_bootstrap", "msm_weights"),
          upstream=(LT.WEIGHTED_PANEL, LT.ORACLE))
 def build_msm(store: RunStore) -> dict[str, pd.DataFrame]:
     wp = sorted_panel(store.get(LT.WEIGHTED_PANEL))
     truth = truth_for(store, wp)
     counts = user_bootstrap_counts(wp["user_id"].to_numpy(), store.params.longterm.n_bootstrap, store.params.seed)
     return {LT.MSM_ESTIMATES: msm_estimates(wp, store.params.longterm.n_bootstrap, store.params.seed,
-                                         truth=truth, counts=counts)}
+                                            truth=truth, counts=counts, **msm_weight_columns(store.params.longterm.msm_weights))}
 
 
 def gcomp_outputs(wp: pd.DataFrame, lt: LongtermParams, seed: int, truth: float | None = None

@@ -21,7 +21,13 @@ from recsys_causal.bootstrap import cluster_bootstrap_diff_in_means, cluster_boo
 from recsys_causal.data.kuairec import load_interactions
 from recsys_causal.inference import influence_function_se, normal_interval, user_bootstrap_counts
 from recsys_causal.longterm.gcomp import fit_outcome_oof
-from recsys_causal.longterm.msm import MSM_METHOD, WEIGHTED_DIM_METHOD, msm_estimates, oracle_ate
+from recsys_causal.longterm.msm import (
+    MSM_METHOD,
+    WEIGHTED_DIM_METHOD,
+    msm_estimates,
+    msm_weight_columns,
+    oracle_ate,
+)
 from recsys_causal.longterm.panel import build_user_day_panel
 from recsys_causal.longterm.propensity import fit_propensity_oof
 from recsys_causal.longterm.weights import analysis_weights
@@ -122,9 +128,10 @@ class LongtermAnalysis:
         def make() -> pd.DataFrame:
             e = self.propensity(self.lt.primary_propensity)
             a = self.panel["treatment"].to_numpy(int)
-            _, w = analysis_weights(a, e, self.lt.weight_truncation_lower, self.lt.weight_truncation_upper)
-            wp = self.panel.assign(analysis_weight=w)
-            return msm_estimates(wp, self.lt.n_bootstrap, self.seed, counts=self.counts())
+            raw, w = analysis_weights(a, e, self.lt.weight_truncation_lower, self.lt.weight_truncation_upper)
+            wp = self.panel.assign(ipw_stabilized=raw, analysis_weight=w)
+            return msm_estimates(wp, self.lt.n_bootstrap, self.seed, counts=self.counts(),
+                                 **msm_weight_columns(self.lt.msm_weights))
 
         return self._memo(("msm", self.scenario.propensity_drop), make)
 
