@@ -77,6 +77,11 @@ class LongtermParams(_Section):
     n_folds: int = Field(5, ge=2, le=20, description="GroupKFold folds (grouped by user) for cross-fitting")
     primary_propensity: Literal["logistic", "lightgbm"] = Field("logistic", description="propensity model behind the weights and the primary AIPW")
     primary_outcome_model: Literal["linear_ridge", "lightgbm"] = Field("lightgbm", description="outcome model of the primary AIPW")
+    outcome_arms: Literal["pooled", "separate"] = Field(
+        "separate",
+        description="LightGBM outcome model: one model with treatment as a feature (pooled) or one model per "
+        "arm (separate: the trees cannot shrink the treatment contrast); the ridge model is always pooled",
+    )
     ridge_alpha: float = Field(1.0, gt=0.0, description="ridge penalty of the linear outcome model")
     lgbm_n_estimators: int = Field(200, ge=10, le=5000, description="trees in every LightGBM nuisance model")
     lgbm_learning_rate: float = Field(0.05, gt=0.0, le=1.0, description="LightGBM learning rate")

@@ -32,7 +32,7 @@ from recsys_causal.longterm.sensitivity import primary_sensitivity
 from recsys_causal.params import LongtermParams
 
 _LGBM_KEYS = ("lgbm_n_estimators", "lgbm_learning_rate", "lgbm_num_leaves", "lgbm_min_child_samples")
-_NUISANCE_KEYS = ("n_folds", "ridge_alpha", *_LGBM_KEYS)
+_NUISANCE_KEYS = ("n_folds", "ridge_alpha", "outcome_arms", *_LGBM_KEYS)
 
 
 def _sorted(df: pd.DataFrame) -> pd.DataFrame:

@@ -114,7 +114,7 @@ def gcomp_outputs(wp: pd.DataFrame, lt: LongtermParams, seed: int, truth: float 
 @builder(
     outputs=(LT.GCOMP_COUNTERFACTUALS, LT.GCOMP_FOLD_METRICS, LT.GCOMP_ESTIMATES, LT.ESTIMATOR_COMPARISON),
     section="longterm",
-    keys=("n_folds", "ridge_alpha", *_LGBM_KEYS, "n_bootstrap", "n_refit_bootstrap"),
+    keys=("n_folds", "ridge_alpha", "outcome_arms", *_LGBM_KEYS, "n_bootstrap", "n_refit_bootstrap"),
     upstream=(LT.WEIGHTED_PANEL, LT.MSM_ESTIMATES, LT.ORACLE),
 )
 def build_gcomp(store: RunStore) -> dict[str, pd.DataFrame]:
