@@ -14,7 +14,7 @@ from recsys_causal.bootstrap import (
     draw_counts,
 )
 from recsys_causal.inference import influence_function_se
-from recsys_causal.longterm import aipw
+from recsys_causal.longterm import aipw, aipw_text
 
 # ----------------------------------------------------------------------------------------------
 # The score, by hand
@@ -163,11 +163,11 @@ def test_inference_table_and_sentence_carry_the_three_intervals():
     }])
     t = aipw.inference_table(res)
     assert t["key"].tolist() == ["fixed_nuisance", "influence_function", "refit"]
-    text = aipw.describe_fixed_vs_refit(t)
+    text = aipw_text.describe_fixed_vs_refit(t)
     assert "2.00" in text and "3.00" in text and "1.50 times" in text and "too narrow" in text
-    narrow = aipw.describe_fixed_vs_refit(aipw.inference_table(res.assign(refit_std=1.2)))
+    narrow = aipw_text.describe_fixed_vs_refit(aipw.inference_table(res.assign(refit_std=1.2)))
     assert "0.60 times" in narrow and "conservative" in narrow
-    same = aipw.describe_fixed_vs_refit(aipw.inference_table(res.assign(refit_std=2.2)))
+    same = aipw_text.describe_fixed_vs_refit(aipw.inference_table(res.assign(refit_std=2.2)))
     assert "agree" in same
 
 
@@ -186,7 +186,7 @@ def test_comparison_appends_aipw_and_trimmed_before_oracle():
     assert out["role"].tolist() == ["estimate", "estimate", "estimate", "robustness", "oracle"]
     # relative lift uses the MSM control mean (2.0 / 0.01 = 200)
     assert out.loc[out["method"].eq("Doubly robust AIPW"), "relative_lift_vs_msm_control_mean"].iloc[0] == pytest.approx(0.02)
-    text = aipw.coverage_sentences(out)
+    text = aipw_text.coverage_sentences(out)
     assert "0.50" in text and "miss it" in text  # AIPW [1, 7] misses 0.5
 
 

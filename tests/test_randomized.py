@@ -19,9 +19,6 @@ from recsys_causal.interference.randomized import (
     EFFECT_COLUMNS,
     EFFECT_ROWS,
     PRODUCT_COLUMNS,
-    describe_effects,
-    describe_naive_vs_total,
-    describe_product,
     difference_in_means,
     draw_rerandomizations,
     estimate_effects,
@@ -30,6 +27,11 @@ from recsys_causal.interference.randomized import (
     offset_share,
     randomization_distribution,
     randomization_p_values,
+)
+from recsys_causal.interference.randomized_text import (
+    describe_effects,
+    describe_naive_vs_total,
+    describe_product,
 )
 
 

@@ -406,49 +406,6 @@ def inference_table(results: pd.DataFrame) -> pd.DataFrame:
     return out[out["se"].notna()].reset_index(drop=True)
 
 
-def describe_fixed_vs_refit(table: pd.DataFrame, digits: int = 2) -> str:
-    """What the fixed-nuisance interval leaves out, with the numbers of this run."""
-    t = table.set_index("key")
-    fixed = t.loc["fixed_nuisance"]
-    text = (
-        "The fixed-nuisance bootstrap treats the propensity and outcome predictions as known, so it leaves out "
-        "the estimation of the nuisance models themselves (on another sample of users they would differ); "
-        f"its standard error is {fixed['se']:.{digits}f}"
-    )
-    if "influence_function" in t.index:
-        text += f", the user-clustered influence-function SE is {t.loc['influence_function', 'se']:.{digits}f}"
-    if "refit" not in t.index:
-        return text + ". The refit bootstrap was not run, so this run cannot say how much that omission matters."
-    refit = t.loc["refit"]
-    n = int(refit["replicates"])
-    ratio = refit["se"] / fixed["se"] if fixed["se"] > 0 else np.nan
-    noise = 1.0 / np.sqrt(2.0 * max(n - 1, 1))  # relative SE of an SD estimated from n replicates
-    text += (
-        f", and re-fitting both models in each of {n} replicates gives {refit['se']:.{digits}f} "
-        f"({ratio:.2f} times the fixed-nuisance SE; interval {refit['ci_95_lower']:.{digits}f} to "
-        f"{refit['ci_95_upper']:.{digits}f} against {fixed['ci_95_lower']:.{digits}f} to {fixed['ci_95_upper']:.{digits}f}). "
-    )
-    if abs(ratio - 1.0) <= 2 * noise:
-        text += (
-            f"With {n} replicates the refit SE is itself uncertain by about ±{noise:.0%}, so the two agree: "
-            "here, holding the nuisances fixed costs little."
-        )
-    elif ratio > 1.0:
-        text += (
-            "Estimating the nuisances adds real uncertainty here: the fixed-nuisance interval is too narrow and "
-            "would cover the truth less often than 95%."
-        )
-    else:
-        text += (
-            "Re-fitting narrows the interval: a nuisance model re-estimated on each sample absorbs part of that "
-            "sample's noise (as an estimated propensity score does for IPW), so holding the nuisances fixed is "
-            "conservative in this run rather than optimistic."
-        )
-    if n < 100:
-        text += f" With only {n} refit replicates, read the refit SE rather than its exact percentile endpoints."
-    return text
-
-
 def comparison_with_aipw(
     comparison: pd.DataFrame,
     results: pd.DataFrame,
@@ -508,27 +465,6 @@ def oracle_ate(comparison: pd.DataFrame) -> float | None:
     return float(rows["estimate"].iloc[0]) if len(rows) else None
 
 
-def coverage_sentences(comparison: pd.DataFrame, digits: int = 2) -> str:
-    """One sentence per estimate saying whether its interval covers the oracle (empty on real data)."""
-    truth = oracle_ate(comparison)
-    if truth is None:
-        return "This run has no oracle (real data), so no interval can be checked against the truth."
-    est = comparison[comparison["role"].ne("oracle")]
-    covered = []
-    missed = []
-    for _, r in est.iterrows():
-        name = f"{r['method']} ({r['model']})" if r["method"] != "AIPW, overlap-trimmed" else str(r["method"])
-        (covered if r["ci_95_lower"] <= truth <= r["ci_95_upper"] else missed).append(name)
-    text = f"The simulator's true average effect is {truth:.{digits}f}. "
-    if covered:
-        text += f"Intervals that cover it: {'; '.join(covered)}. "
-    if missed:
-        text += f"Intervals that miss it: {'; '.join(missed)}."
-    else:
-        text += "No interval misses it."
-    return text.strip()
-
-
 # ----------------------------------------------------------------------------------------------
 # Display tables and sentences
 # ----------------------------------------------------------------------------------------------
@@ -543,40 +479,3 @@ def results_table(results: pd.DataFrame) -> pd.DataFrame:
     ]
     return r[cols].rename(columns={"is_primary_aipw": "primary", "ci_95_lower": "boot_ci_lower", "ci_95_upper": "boot_ci_upper"})
 
-
-def describe_pairs(results: pd.DataFrame, digits: int = 2) -> str:
-    """How much the AIPW estimate moves across nuisance pairs, against its own uncertainty."""
-    r = primary_row(results)
-    spread = float(results["aipw_ate"].max() - results["aipw_ate"].min())
-    se = float(r["bootstrap_std"])
-    lo = results.loc[results["aipw_ate"].idxmin()]
-    hi = results.loc[results["aipw_ate"].idxmax()]
-    return (
-        f"Across the {len(results)} nuisance pairs the AIPW estimate ranges from {lo['aipw_ate']:.{digits}f} "
-        f"({pair_label(lo['propensity_model'], lo['outcome_model'])}) to {hi['aipw_ate']:.{digits}f} "
-        f"({pair_label(hi['propensity_model'], hi['outcome_model'])}), a spread of {spread:.{digits}f}, which is "
-        f"{spread / se:.1f} times the primary estimate's bootstrap SE ({se:.{digits}f}); "
-        + ("the choice of nuisance models matters less than sampling noise." if spread < 2 * se
-           else "the choice of nuisance models moves the estimate by more than its sampling noise.")
-        + f" The row-level scores are very dispersed (SD {r['aipw_score_std']:.1f}, with "
-        f"{100 * r['share_positive_score']:.1f}% positive), so the mean rests on many user-days."
-    )
-
-
-def describe_trimming(comparison: pd.DataFrame, results: pd.DataFrame, digits: int = 2) -> str:
-    """What overlap trimming does to the primary estimate (and that it changes the estimand)."""
-    main = comparison[comparison["method"].eq("Doubly robust AIPW")].iloc[0]
-    trim = comparison[comparison["method"].eq("AIPW, overlap-trimmed")].iloc[0]
-    r = primary_row(results)
-    shift = float(trim["estimate"] - main["estimate"])
-    width = float(main["ci_95_upper"] - main["ci_95_lower"])
-    dropped = int(r["trim_rows_total"] - r["trim_rows_kept"])
-    return (
-        f"Dropping the {dropped:,} of {int(r['trim_rows_total']):,} user-days ({dropped / r['trim_rows_total']:.1%}) whose "
-        f"propensity lies outside [{r['trim_alpha']:g}, {1 - r['trim_alpha']:g}] moves the AIPW estimate from "
-        f"{main['estimate']:.{digits}f} to {trim['estimate']:.{digits}f} (95% CI {trim['ci_95_lower']:.{digits}f} to "
-        f"{trim['ci_95_upper']:.{digits}f}), a shift of {shift:+.{digits}f} or {abs(shift) / width:.0%} of the untrimmed "
-        "interval's width. The trimmed number is the effect on user-days where both arms are plausible, a different "
-        "population from the full panel; a shift that is large against the interval would mean the full-panel "
-        "estimate leans on the few user-days with extreme propensities."
-    )
