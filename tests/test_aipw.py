@@ -165,10 +165,17 @@ def test_inference_table_and_sentence_carry_the_three_intervals():
     assert t["key"].tolist() == ["fixed_nuisance", "influence_function", "refit"]
     text = aipw_text.describe_fixed_vs_refit(t)
     assert "2.00" in text and "3.00" in text and "1.50 times" in text and "too narrow" in text
-    narrow = aipw_text.describe_fixed_vs_refit(aipw.inference_table(res.assign(refit_std=1.2)))
-    assert "0.60 times" in narrow and "conservative" in narrow
+    narrow = aipw_text.describe_fixed_vs_refit(aipw.inference_table(res.assign(refit_std=1.0)))
+    assert "0.50 times" in narrow and "conservative" in narrow
     same = aipw_text.describe_fixed_vs_refit(aipw.inference_table(res.assign(refit_std=2.2)))
-    assert "agree" in same
+    assert "cannot be told apart" in same and "±14%" in same  # sqrt(1/58 + 1/798) = 0.136
+    # the case: SD 1.60 against 2.28 with 30 refit replicates is 0.70 times, inside 2 x 13.6%
+    borderline = aipw.inference_table(res.assign(bootstrap_std=2.28, refit_std=1.60))
+    assert "cannot be told apart" in aipw_text.describe_fixed_vs_refit(borderline)
+    # every bootstrap SE carries its Monte Carlo error sd / sqrt(2 (R - 1)); the analytic SE none
+    mc = t.set_index("key")["se_monte_carlo_error"]
+    assert mc["fixed_nuisance"] == pytest.approx(2.0 / np.sqrt(798)) and mc["refit"] == pytest.approx(3.0 / np.sqrt(58))
+    assert np.isnan(mc["influence_function"])
 
 
 def test_comparison_appends_aipw_and_trimmed_before_oracle():

@@ -105,3 +105,17 @@ def test_cluster_robust_se_reduces_to_hand_formula():
     var = (G / (G - 1)) * ((n - 1) / (n - k)) * np.sum(sg**2) / n**2
     assert fit.coef[0] == pytest.approx(y.mean())
     assert fit.se[0] == pytest.approx(np.sqrt(var), rel=1e-10)
+
+
+def test_map_replicates_keeps_order_and_does_not_depend_on_workers():
+    from recsys_causal.bootstrap import map_replicates
+
+    draws = np.random.default_rng(3).normal(size=(7, 50))
+
+    def one(r: int) -> float:
+        return float(np.sort(draws[r])[int(r) % 50] * (r + 1))
+
+    serial = map_replicates(one, 7, n_jobs=1)
+    np.testing.assert_array_equal(serial, [one(r) for r in range(7)])
+    np.testing.assert_array_equal(map_replicates(one, 7, n_jobs=2), serial)
+    assert map_replicates(one, 0, n_jobs=2).shape == (0,)

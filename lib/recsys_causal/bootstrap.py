@@ -228,3 +228,25 @@ def cluster_bootstrap_diff_in_means(
         return np.column_stack([m1 - m0, m1, m0])
 
     return bootstrap_from_sums(sums, stat, counts, level)
+
+
+def map_replicates(one: Callable[[int], float], n_replicates: int, n_jobs: int = 1) -> np.ndarray:
+    """`[one(r) for r in range(n_replicates)]` on `n_jobs` joblib workers (loky), in order.
+
+    For the bootstraps that re-fit models per replicate: each replicate's draws are fixed before
+    the map and models are single-threaded, so the result does not depend on `n_jobs`.
+    Replicates go to workers in contiguous chunks, one per worker, so `one` (and the data it
+    closes over) is sent to each worker once.
+    """
+    if n_jobs <= 1 or n_replicates <= 1:
+        return np.array([one(r) for r in range(n_replicates)], dtype=float)
+    from joblib import Parallel, delayed
+
+    chunks = [c for c in np.array_split(np.arange(n_replicates), min(n_jobs, n_replicates)) if len(c)]
+    parts = Parallel(n_jobs=len(chunks), backend="loky")(
+        delayed(_run_chunk)(one, chunk) for chunk in chunks)
+    return np.concatenate(parts).astype(float)
+
+
+def _run_chunk(one: Callable[[int], float], chunk: np.ndarray) -> np.ndarray:
+    return np.array([one(int(r)) for r in chunk], dtype=float)

@@ -37,6 +37,16 @@ def normal_interval(estimate: float | np.ndarray, se: float | np.ndarray,
     return estimate - z * se, estimate + z * se
 
 
+def sd_mcse(sd: float | np.ndarray, n_replicates: int | np.ndarray) -> float | np.ndarray:
+    """Monte Carlo SE of a bootstrap SD from `n_replicates` replicates: sd / sqrt(2 (R - 1)).
+
+    The normal-theory approximation; a bootstrap SE is itself an estimate, and two SEs are
+    only told apart when they differ by more than this error allows.
+    """
+    n = np.maximum(np.asarray(n_replicates, dtype=float), 2.0)
+    return sd / np.sqrt(2.0 * (n - 1.0))
+
+
 def mean_with_se(scores: np.ndarray) -> tuple[float, float]:
     """Mean of per-unit scores of independent units and its standard error sd / sqrt(n)."""
     s = np.asarray(scores, dtype=float)

@@ -98,6 +98,7 @@ class LongtermParams(_Section):
     # --- inference -----------------------------------------------------------------------------
     n_bootstrap: int = Field(400, ge=20, le=100_000, description="user-cluster bootstrap replicates")
     n_refit_bootstrap: int = Field(30, ge=2, le=5_000, description="replicates of the bootstrap that refits the nuisance models")
+    n_jobs: int = Field(2, ge=1, le=256, description="joblib workers of the refit bootstraps (the results do not depend on it)")
     clip_eps: float = Field(0.01, ge=0.0, lt=0.5, description="propensities are clipped to [clip_eps, 1 - clip_eps] in AIPW")
     trim_alpha: float = Field(0.05, ge=0.0, lt=0.5, description="overlap trimming drops rows with e outside [a, 1 - a]")
     # --- heterogeneity -------------------------------------------------------------------------

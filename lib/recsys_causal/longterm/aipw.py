@@ -28,9 +28,10 @@ from recsys_causal.bootstrap import (
     cluster_codes,
     draw_counts,
     draw_indices,
+    map_replicates,
     percentile_interval,
 )
-from recsys_causal.inference import Z95, influence_function_se
+from recsys_causal.inference import Z95, influence_function_se, sd_mcse
 from recsys_causal.scores import aipw_score, clip_propensity
 from recsys_causal.seeds import stream_rng
 
@@ -235,6 +236,7 @@ def refit_bootstrap(
     n_replicates: int,
     seed: int | np.random.Generator,
     clip_eps: float = 0.01,
+    n_jobs: int = 1,
 ) -> np.ndarray:
     """AIPW estimates of `n_replicates` user-resamples with the nuisances re-fitted in each.
 
@@ -245,14 +247,15 @@ def refit_bootstrap(
     panel = panel.reset_index(drop=True)
     order, starts, lengths = user_row_blocks(panel["user_id"])
     draws = draw_indices(len(lengths), n_replicates, seed)
-    out = np.empty(n_replicates)
     y = panel["outcome"].to_numpy(dtype=float)
     a = panel["treatment"].to_numpy(dtype=float)
-    for b in range(n_replicates):
+
+    def one(b: int) -> float:
         rows = resample_rows(draws[b], order, starts, lengths)
         e, m1, m0 = refit(panel.iloc[rows].reset_index(drop=True))
-        out[b] = aipw_score(y[rows], a[rows], e, m1, m0, clip_eps).mean()
-    return out
+        return float(aipw_score(y[rows], a[rows], e, m1, m0, clip_eps).mean())
+
+    return map_replicates(one, n_replicates, n_jobs)
 
 
 def trimmed_aipw(
@@ -311,6 +314,7 @@ def run_aipw(
     seed: int,
     refit: RefitFn | None = None,
     counts: np.ndarray | None = None,
+    n_jobs: int = 1,
 ) -> AipwOutputs:
     """Scores, results (with three kinds of intervals for the primary pair) and the trimmed row.
 
@@ -333,7 +337,7 @@ def run_aipw(
     if refit is not None and n_refit_bootstrap > 0:
         panel_sorted = _normalize_keys(panel).sort_values(list(KEYS), kind="mergesort").reset_index(drop=True)
         rng = stream_rng(seed, "longterm_refit_bootstrap")
-        reps = refit_bootstrap(panel_sorted, refit, n_refit_bootstrap, rng, clip_eps)
+        reps = refit_bootstrap(panel_sorted, refit, n_refit_bootstrap, rng, clip_eps, n_jobs)
         lo, hi = percentile_interval(reps[:, None])
         i = results.index[results["is_primary_aipw"]][0]
         results.loc[i, ["refit_reps", "refit_std", "refit_ci_95_lower", "refit_ci_95_upper"]] = [
@@ -397,6 +401,8 @@ def inference_table(results: pd.DataFrame) -> pd.DataFrame:
         [
             {
                 "inference": INFERENCE_METHODS[k], "key": k, "estimate": est, "se": float(se),
+                # a bootstrap SE carries its own Monte Carlo error; the analytic SE has none
+                "se_monte_carlo_error": float(sd_mcse(float(se), int(reps))) if pd.notna(reps) else np.nan,
                 "ci_95_lower": float(lo), "ci_95_upper": float(hi), "ci_width": float(hi) - float(lo),
                 "replicates": reps,
             }

@@ -73,7 +73,7 @@ def aipw_tables(panel: pd.DataFrame, counterfactuals: pd.DataFrame, comparison: 
         panel, counterfactuals,
         clip_eps=lt.clip_eps, primary=(lt.primary_propensity, lt.primary_outcome_model),
         n_bootstrap=lt.n_bootstrap, n_refit_bootstrap=lt.n_refit_bootstrap, trim_alpha=lt.trim_alpha,
-        seed=seed, refit=refit, counts=counts,
+        seed=seed, refit=refit, counts=counts, n_jobs=lt.n_jobs,
     )
     sens = primary_sensitivity(out.results, float(panel["outcome"].std()))
     results = out.results.copy()

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_causal.bootstrap import cluster_bootstrap_diff_in_means, cluster_bootstrap_wls
-from recsys_causal.inference import cluster_robust_wls, user_bootstrap_counts
+from recsys_causal.inference import cluster_robust_wls, sd_mcse, user_bootstrap_counts
 from recsys_causal.longterm.panel import DAYS_OF_WEEK
 from recsys_causal.longterm.propensity import GROUP, OUTCOME, TREATMENT
 
@@ -134,6 +134,7 @@ def msm_estimates(
             "model": model,
             "estimate": est,
             "se_bootstrap": float(boot.se[idx]),
+            "se_bootstrap_mc_error": float(sd_mcse(float(boot.se[idx]), counts.shape[0])),
             "ci_95_lower": float(boot.ci_lower[idx]),
             "ci_95_upper": float(boot.ci_upper[idx]),
             "se_cluster_robust": se_rob,
