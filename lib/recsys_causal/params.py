@@ -206,9 +206,9 @@ class ValidationParams(_Section):
     """Knobs of the simulation study (chapter validation_01)."""
 
     n_replicates: int = Field(20, ge=2, le=100_000, description="simulated data sets per scenario")
-    scenarios: list[Literal["a", "b", "c", "d", "e", "interference"]] = Field(
-        ["a", "b", "c", "d", "e", "interference"], min_length=1,
-        description="scenarios to run: long-term a-e and the slate experiment 'interference'",
+    scenarios: list[Literal["a", "b", "c", "f", "d", "e", "interference"]] = Field(
+        ["a", "b", "c", "f", "d", "e", "interference"], min_length=1,
+        description="scenarios to run: long-term a-f and the slate experiment 'interference'",
     )
     n_jobs: int = Field(2, ge=1, le=256, description="parallel workers (joblib)")
     backend: Literal["loky", "dask"] = Field("loky", description="joblib backend; dask needs scheduler_address")

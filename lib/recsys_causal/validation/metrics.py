@@ -254,8 +254,11 @@ def describe_scenario(summary: pd.DataFrame, scenario: str, reference: str | Non
     return "".join(parts) + "."
 
 
-def describe_direction(summary: pd.DataFrame, scenario: str, expected_sign: int = 1, z: float = 3.0) -> str:
-    """How many estimators are biased in the expected direction (scenario e: upward)."""
+def describe_direction(summary: pd.DataFrame, scenario: str, expected_sign: int = 1, z: float = 3.0,
+                       cause: str = "the simulator's unmeasured confounder",
+                       moral: str = "No adjustment for recorded history can remove this; bounding it is the job "
+                                    "of the sensitivity analysis.") -> str:
+    """How many estimators are biased in the expected direction, and why (scenario e: upward)."""
     s = summary[summary["scenario"].eq(scenario)].drop_duplicates(["estimator", "estimand"])
     if s.empty:
         return f"Scenario ({scenario}) was not run."
@@ -265,9 +268,8 @@ def describe_direction(summary: pd.DataFrame, scenario: str, expected_sign: int 
     n = int((signed & detect).sum())
     least = s.loc[s["bias"].abs().idxmin()]
     return (f"In ({scenario}), {n} of {len(s)} estimators {word} the effect by more than {z:g} Monte Carlo SEs, "
-            f"as the simulator's unmeasured confounder implies; even the least biased, {least['estimator']}, is off by "
-            f"{_fmt(least['bias'])} on a true effect of {_fmt(least['mean_truth'])}. No adjustment for recorded "
-            "history can remove this; bounding it is the job of the sensitivity analysis.")
+            f"as {cause} implies; even the least biased, {least['estimator']}, is off by "
+            f"{_fmt(least['bias'])} on a true effect of {_fmt(least['mean_truth'])}. {moral}")
 
 
 def describe_interference(summary: pd.DataFrame, z: float = 3.0) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from recsys_causal.params import InterferenceParams, LongtermParams, ValidationParams
 
 #: The strongest confounder of the KuaiRec simulator: the recorded activity history. Its
-#: treatment logit is c * [1.6 (h - 1.35) + 0.5 (log1p(m) - ...)] with h the 3-day high-watch share
+#: treatment logit is c * [2.0 (h - 1.35) + 0.3 (log1p(m) - ...)] with h the 3-day high-watch share
 #: and m = prior_3day_interactions, and activity (m) also drives next week's activity, the
 #: outcome. By its pull on treatment alone h leads, but h barely moves the outcome, so leaving it
 #: out biases nothing; m moves both (`confounder_strengths` ranks covariates by the product of the
@@ -64,6 +64,10 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("c", "longterm", "default", "(c) Outcome model omits the strongest confounder",
                  f"Same data as (a); `{STRONGEST_CONFOUNDER}` and its near-copies are dropped from both outcome models.",
                  outcome_drop=OMITTED_COVARIATES, short="(c) confounder\nnot in m(a, X)"),
+        Scenario("f", "longterm", "default", "(f) Both nuisance models omit the strongest confounder",
+                 f"Same data as (a); `{STRONGEST_CONFOUNDER}` and its near-copies are dropped from the propensity and "
+                 "the outcome models: what double robustness does not buy.",
+                 propensity_drop=OMITTED_COVARIATES, outcome_drop=OMITTED_COVARIATES, short="(f) confounder\nin neither"),
         Scenario("d", "longterm", "weak_overlap", "(d) Weak overlap",
                  "Confounding strong enough that many propensities fall outside [0.05, 0.95].",
                  short="(d) weak\noverlap"),
