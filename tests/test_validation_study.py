@@ -167,3 +167,24 @@ def test_local_dask_cluster_equals_loky(tiny_params) -> None:
         dask = run_study(cfg, 2, backend="dask", scheduler_address=cluster.scheduler_address).replicates
     assert len(loky) > 0 and (loky["status"] == "ok").all()
     pd.testing.assert_frame_equal(loky, dask)
+
+
+def test_replicate_cache_reuses_stored_replicates_and_gives_the_same_table(tmp_path) -> None:
+    from recsys_causal.validation.cache import ReplicateCache, study_digest
+
+    cache = ReplicateCache(tmp_path / "cache", "d1")
+    first = run_study(toy_config(), 3, n_jobs=1, cache=cache)
+    assert first.n_computed == first.n_tasks == 6  # 2 settings x 3 replicates
+    grown = run_study(toy_config(), 5, n_jobs=1, cache=cache)
+    assert grown.n_computed == 4  # only replicates 3 and 4 of both settings
+    pd.testing.assert_frame_equal(grown.replicates, run_study(toy_config(), 5, n_jobs=1).replicates)
+    # another digest (other parameters or code) shares nothing
+    assert run_study(toy_config(), 2, n_jobs=1, cache=ReplicateCache(tmp_path / "cache", "d2")).n_computed == 4
+    # a damaged file is recomputed, not trusted
+    next((tmp_path / "cache").glob("*r00000-d1.parquet")).write_bytes(b"not parquet")
+    assert run_study(toy_config(), 5, n_jobs=1, cache=cache).n_computed == 1
+    p = load_params(None)
+    assert study_digest(p.seed, p.validation) == study_digest(p.seed, p.validation.model_copy(update={"n_jobs": 1,
+                                                                                                       "n_replicates": 99}))
+    assert study_digest(p.seed, p.validation) != study_digest(p.seed, p.validation.model_copy(update={"lt_n_users": 251}))
+    assert study_digest(p.seed, p.validation) != study_digest(p.seed + 1, p.validation)

@@ -31,6 +31,6 @@ def study_summary(replicates: pd.DataFrame) -> pd.DataFrame:
 @builder(outputs=(VAL.REPLICATES, VAL.SUMMARY), section="validation", keys=STUDY_KEYS)
 def build_study(store: RunStore) -> dict[str, pd.DataFrame]:
     """Run every scenario's replicates (joblib / Dask) and summarize them against the truth."""
-    res = run_study_from_params(store.params)
+    res = run_study_from_params(store.params, cache_dir=store.run_dir / "cache" / "validation")
     reps = res.replicates
     return {VAL.REPLICATES: reps, VAL.SUMMARY: study_summary(reps)}

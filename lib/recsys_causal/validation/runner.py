@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ import pandas as pd
 
 from recsys_causal.params import Params, ValidationParams
 from recsys_causal.seeds import replicate_seed
+from recsys_causal.validation.cache import ReplicateCache, study_digest
 from recsys_causal.validation.registry import EstimateRow, EstimatorSpec, World
 from recsys_causal.validation.scenarios import SCENARIO_KEYS, SCENARIOS
 
@@ -125,6 +127,7 @@ class StudyResult:
     n_tasks: int
     backend: str
     n_jobs: int
+    n_computed: int = 0  # tasks computed in this call (the rest came from the cache)
 
 
 def _parallel_map(config: StudyConfig, tasks: list[Task], n_jobs: int, backend: str,
@@ -161,19 +164,26 @@ def run_study(
     backend: str = "loky",
     scheduler_address: str = "",
     client: Any = None,
+    cache: ReplicateCache | None = None,
 ) -> StudyResult:
     """Run every (setting, replicate) task in parallel and stack the per-replicate estimates.
 
-    The table is sorted by (scenario order, replicate, registry order), so it is byte-identical
-    whatever the backend and the number of workers.
+    With `cache`, tasks already stored are read back and only the others are computed (and
+    stored). The table is sorted by (scenario order, replicate, registry order), so it is
+    byte-identical whatever the backend, the number of workers and what came from the cache.
     """
     tasks = plan_tasks(config, n_replicates)
     t0 = time.perf_counter()
-    parts = _parallel_map(config, tasks, n_jobs, backend, scheduler_address, client)
+    found = {t: cache.get(t.world, t.setting, t.scenarios, t.replicate) for t in tasks} if cache else {}
+    todo = [t for t in tasks if found.get(t) is None]
+    fresh = _parallel_map(config, todo, n_jobs, backend, scheduler_address, client) if todo else []
+    for t, part in zip(todo, fresh, strict=True):
+        found[t] = cache.put(t.world, t.setting, t.scenarios, t.replicate, part) if cache else part
+    parts = [found[t] for t in tasks]
     seconds = time.perf_counter() - t0
     reps = pd.concat([p for p in parts if len(p)], ignore_index=True) if parts else pd.DataFrame(columns=list(ROW_COLUMNS))
     reps = order_replicates(reps, config)
-    return StudyResult(reps, seconds, len(tasks), backend, n_jobs)
+    return StudyResult(reps, seconds, len(tasks), backend, n_jobs, n_computed=len(todo))
 
 
 def order_replicates(reps: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
@@ -192,10 +202,13 @@ def order_replicates(reps: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
     return reps.iloc[order].reset_index(drop=True)
 
 
-def run_study_from_params(params: Params, client: Any = None) -> StudyResult:
-    """`run_study` with the run's validation parameters (n_replicates, n_jobs, backend, address)."""
+def run_study_from_params(params: Params, client: Any = None, cache_dir: Path | None = None) -> StudyResult:
+    """`run_study` with the run's validation parameters (n_replicates, n_jobs, backend, address),
+    reusing the replicates stored in `cache_dir` (see `recsys_causal.validation.cache`)."""
     v = params.validation
-    return run_study(config_from_params(params), v.n_replicates, v.n_jobs, v.backend, v.scheduler_address, client)
+    cache = ReplicateCache(cache_dir, study_digest(params.seed, v)) if cache_dir is not None else None
+    return run_study(config_from_params(params), v.n_replicates, v.n_jobs, v.backend, v.scheduler_address, client,
+                     cache)
 
 
 # ----------------------------------------------------------------------------------------------
