@@ -195,6 +195,10 @@ def test_comparison_appends_aipw_and_trimmed_before_oracle():
     assert out.loc[out["method"].eq("Doubly robust AIPW"), "relative_lift_vs_msm_control_mean"].iloc[0] == pytest.approx(0.02)
     text = aipw_text.coverage_sentences(out)
     assert "0.50" in text and "miss it" in text  # AIPW [1, 7] misses 0.5
+    # every row that misses is named with the reason it can miss; covering rows get none
+    assert "Doubly robust AIPW (logistic propensity + LightGBM outcome), because AIPW is consistent" in text
+    assert "MSM: weighted calendar-adjusted (msm)" in text.split("Intervals that miss it")[0]
+    assert "validation chapter" in text
 
 
 # ----------------------------------------------------------------------------------------------
