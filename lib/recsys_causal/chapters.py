@@ -78,7 +78,8 @@ CHAPTERS: tuple[Chapter, ...] = (
             f"{LT}estimator_comparison_with_aipw.csv", f"{LT}aipw_segment_effects.csv",
             f"{LT}aipw_segment_bootstrap.csv", f"{LT}effect_model_predictions.parquet",
             f"{LT}effect_moderator_importance.csv", f"{LT}effect_model_metrics.csv",
-            f"{LT}smoothed_effect_buckets.csv",
+            f"{LT}smoothed_effect_buckets.csv", f"{LT}effect_calibration_tests.csv",
+            f"{LT}effect_calibration_gates.csv", f"{LT}effect_calibration_qini.csv",
         ),
     ),
     Chapter(
@@ -112,6 +113,8 @@ CHAPTERS: tuple[Chapter, ...] = (
             f"{IF}advanced_counterfactual_predictions.parquet", f"{IF}advanced_counterfactual_summary.csv",
             f"{IF}advanced_aipw_estimates.csv", f"{IF}advanced_policy_targeting.csv",
             f"{IF}advanced_heterogeneity.csv", f"{IF}advanced_takeaways.csv",
+            f"{IF}advanced_cate_calibration_tests.csv", f"{IF}advanced_cate_calibration_gates.csv",
+            f"{IF}advanced_cate_calibration_qini.csv",
         ),
     ),
     Chapter(
