@@ -51,6 +51,10 @@ class ChapterContext:
         """Read an artifact, building it (and its upstream) when missing or stale."""
         return self.store.get(name)
 
+    def get_optional(self, name: str) -> pd.DataFrame | None:
+        """Like `get`, but None for an artifact this run leaves out (the truth, on real data)."""
+        return self.store.get_optional(name)
+
     def save_figure(self, fig: Any, name: str) -> None:
         """Save a figure to writeup/figures/ (PNG + SVG), show that PNG in the cell, close it.
 
