@@ -80,8 +80,16 @@ class ChapterContext:
         if sec == "validation":
             return "This chapter runs on simulated data by design."
         data_path = getattr(self.section, "data_path", "")
+        if data_path and sec == "interference":
+            return (
+                f"**This run uses semi-synthetic data**: the real MovieLens ratings in `{data_path}`, with clicks "
+                "simulated by the project's click model (MovieLens records ratings, not clicks on slates). The "
+                "truth rows are that click model's expected clicks: they check the estimators in its world, "
+                "not how real users click."
+            )
         if data_path:
-            return f"This run uses the real dataset in `{data_path}`."
+            return (f"This run uses the real dataset in `{data_path}`; there is no truth to compare with, so "
+                    "the chapter shows no truth rows.")
         name = "KuaiRec" if sec == "longterm" else "MovieLens"
         return (
             f"**This run uses simulated data** written in the {name} file format by the project's "
