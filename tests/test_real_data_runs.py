@@ -109,3 +109,16 @@ def test_interference_track_on_ml100k_files_is_semi_synthetic(tmp_path: Path) ->
     assert "click model's expected clicks" in front and "This run uses semi-synthetic data" in front
     text = ov.describe_user_features(store.get("movielens_interference_user_features.parquet"))
     assert "at most 0 day" not in text and "0.5 day" not in text
+
+
+def test_run_info_records_only_the_tracks_that_ran(tmp_path: Path) -> None:
+    import json
+
+    from recsys_causal.pipeline import ATTEMPT_DIR, write_run_info
+
+    params = load_params(TEST, ["interference.data_path=data/raw/ml-100k"])
+    write_run_info(tmp_path, params, ROOT, ["run", "--only", "interference"], ["interference"])
+    info = json.loads((tmp_path / ATTEMPT_DIR / "run_info.json").read_text())
+    assert info["data_sources"] == {"interference": "data/raw/ml-100k"}
+    write_run_info(tmp_path, params, ROOT, ["run", "--only", "validation_01"], ["validation"])
+    assert json.loads((tmp_path / ATTEMPT_DIR / "run_info.json").read_text())["data_sources"] == {}
