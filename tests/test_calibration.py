@@ -133,3 +133,38 @@ def test_bad_inputs_are_refused() -> None:
     with pytest.raises(ValueError, match="finite"):
         cal.gates(np.array([1.0, np.nan, 2, 3]), np.arange(4.0), np.arange(4))
     assert isinstance(cal.gates(np.arange(8.0), np.arange(8.0), pd.Series(np.arange(8))), pd.DataFrame)
+
+
+def _tests_with_slope(est: float, se: float, oracle: bool = False) -> pd.DataFrame:
+    _, tau, psi, clusters = _linear(400, 11, slope=1.0)
+    t = cal.calibration_tables(psi, tau, clusters, oracle=tau if oracle else None).tests
+    i = t.index[t["key"].eq(cal.BLP_SLOPE)][0]
+    t.loc[i, ["estimate", "se", "ci_95_lower", "ci_95_upper"]] = [est, se, est - 1.96 * se, est + 1.96 * se]
+    return t
+
+
+def test_the_sentence_claims_only_what_the_slope_interval_supports() -> None:
+    from recsys_causal import calibration_narration as cn
+
+    assert "carries real signal" in cn.describe_blp(_tests_with_slope(0.8, 0.3))
+    assert "consistent with calibrated predictions" in cn.describe_blp(_tests_with_slope(0.8, 0.3))
+    assert "larger than the true ones" in cn.describe_blp(_tests_with_slope(0.3, 0.1))
+    noise = cn.describe_blp(_tests_with_slope(0.8, 0.5))
+    assert "cannot be told from no heterogeneity" in noise and "real signal" not in noise
+    assert "wrong way round" in cn.describe_blp(_tests_with_slope(-0.8, 0.2))
+    text = cn.describe_tests(_tests_with_slope(0.8, 0.3, oracle=True), units="slates")
+    assert "treating slates in its order" in text and "true effects" in text
+    assert "true effects" not in cn.describe_tests(_tests_with_slope(0.8, 0.3))
+
+
+def test_the_gates_sentence_reads_the_table() -> None:
+    from recsys_causal import calibration_narration as cn
+
+    _, tau, psi, clusters = _linear(8000, 12, slope=1.0)
+    res = cal.calibration_tables(psi, tau, clusters, oracle=tau)
+    text = cn.describe_gates(res.gates, res.qini, unit="clicks", per="slate")
+    assert "rising steadily" in text and "shows the top group gains more" in text
+    assert "Treating the top 25% by prediction" in text and "best possible ranking" in text
+    rng = np.random.default_rng(0)
+    flat = cal.calibration_tables(rng.normal(size=400) * 5, rng.normal(size=400), np.arange(400))
+    assert "includes zero, so the groups' order is not established" in cn.describe_gates(flat.gates, flat.qini)
