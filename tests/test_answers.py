@@ -82,3 +82,32 @@ def test_missing_artifacts_give_no_answer(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     assert longterm_answer(tmp_path / "empty") is None and interference_answer(tmp_path / "empty") is None
     assert "not computed" in answer_md(None, True, "Q?", "not computed")
+
+
+def test_front_page_labels_each_track_simulated_real_or_semi_synthetic() -> None:
+    from recsys_causal.render.includes import TrackStatus, data_status_md
+
+    def status(lt_sim: bool, if_sim: bool) -> dict[str, TrackStatus]:
+        return {"longterm": TrackStatus("longterm", True, lt_sim, "fp-lt", "" if lt_sim else "data/raw/KuaiRec"),
+                "interference": TrackStatus("interference", True, if_sim, "fp-if", "" if if_sim else "data/raw/ml-100k")}
+
+    sim = data_status_md(status(True, True))
+    assert "This run uses simulated data" in sim and sim.count("simulated data.**") == 2
+    assert "semi-synthetic" not in sim and "simulator's own effects" in sim
+    real = data_status_md(status(False, False))
+    assert "This run mixes real and semi-synthetic data" in real
+    assert "real KuaiRec data** from `data/raw/KuaiRec`" in real and "shows no truth rows" in real
+    assert "Interference track (MovieLens): semi-synthetic data.**" in real
+    assert "Real MovieLens ratings from `data/raw/ml-100k`" in real and "click model's expected clicks" in real
+    only_if = status(True, False)
+    only_if["longterm"] = TrackStatus("longterm", False, True, "", "")
+    md = data_status_md(only_if)
+    assert "This run uses semi-synthetic data: real ratings, simulated clicks" in md and "not computed" in md
+    mixed = data_status_md(status(False, True))
+    assert "This run mixes real and simulated data" in mixed
+
+
+def test_the_semi_synthetic_answer_names_the_click_models_truth(tmp_path: Path) -> None:
+    a = interference_answer(_run(tmp_path))
+    md = answer_md(a, simulated=True, question="Q?", not_computed="n/a", truth_label="the click model's true value")
+    assert "the click model's true value is -203" in md and "simulator" not in md

@@ -23,7 +23,7 @@ def results():
 def test_the_eight_artifacts_are_built_with_their_columns(results) -> None:
     *_, res = results
     assert tuple(res.tables) == B.OUTPUTS
-    assert set(B.OUTPUTS) == set(get_chapter("interference_03").outputs)
+    assert set(B.OUTPUTS) | set(B.CALIBRATION_OUTPUTS) == set(get_chapter("interference_03").outputs)
     t = res.tables
     assert {"model", "split", "rmse", "mae", "r2"} <= set(t[IF.MODEL_METRICS].columns)
     assert {"model", "feature", "importance", "rank"} <= set(t[IF.FEATURE_IMPORTANCE].columns)
@@ -58,6 +58,25 @@ def test_results_are_deterministic(results) -> None:
         pd.testing.assert_frame_equal(res.tables[name], again.tables[name])
     other = B.advanced_results(exposure, component, params, seed=6)
     assert not np.array_equal(other.tables[IF.COUNTERFACTUALS]["fold_id"], res.tables[IF.COUNTERFACTUALS]["fold_id"])
+
+
+def test_calibration_of_the_policy_score(results) -> None:
+    *_, res = results
+    cf = res.tables[IF.COUNTERFACTUALS]
+    cal = B.cate_calibration_tables(cf)
+    tests = cal[IF.CATE_CALIBRATION_TESTS].set_index("key")
+    # the BLP intercept is the AIPW estimate, and the truth is the mean true lift
+    assert tests.loc["ate", "estimate"] == pytest.approx(cf["aipw_score"].mean())
+    assert tests.loc["ate", "oracle"] == pytest.approx(cf["true_promote_lift"].mean())
+    assert tests["clusters"].eq(cf["slate_id"].nunique()).all()
+    gates = cal[IF.CATE_GATES]
+    assert gates.loc[gates["group_order"] > 0, "rows"].sum() == len(cf)
+    assert gates.loc[gates["group_order"] > 0, "mean_predicted_cate"].is_monotonic_increasing
+    qini = cal[IF.CATE_QINI]
+    assert qini["share_treated"].iloc[0] == 0 and qini["share_treated"].iloc[-1] == 1
+    assert (qini["best_ranking_gain_over_random"] >= qini["oracle_gain_over_random"] - 1e-12).all()
+    b = get_builder(IF.CATE_CALIBRATION_TESTS)
+    assert b.func is B.build_cate_calibration and b.upstream == (IF.COUNTERFACTUALS,)
 
 
 def test_builder_is_registered_with_its_knobs() -> None:

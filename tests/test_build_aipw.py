@@ -1,4 +1,4 @@
-"""The chapter-05 builders: the ten artifacts, their contracts, determinism and the refit wiring."""
+"""The chapter-05 builders: the thirteen artifacts, their contracts, determinism and the refit wiring."""
 
 from __future__ import annotations
 
@@ -87,11 +87,11 @@ def fake_refit(sub: pd.DataFrame):
 
 def test_builders_cover_exactly_the_chapter_outputs():
     outputs = get_chapter("longterm_05").outputs
-    assert len(outputs) == 10
+    assert len(outputs) == 13
     owners = {get_builder(name).func.__module__ for name in outputs}
     assert owners == {"recsys_causal.longterm.build_aipw"}
     produced = set()
-    for f in (b.build_aipw, b.build_segments, b.build_effect_model):
+    for f in (b.build_aipw, b.build_segments, b.build_effect_model, b.build_effect_calibration):
         produced |= {n for n in outputs if get_builder(n).func is f}
     assert produced == set(outputs)
 
@@ -152,10 +152,25 @@ def test_segment_and_effect_tables(tmp_path):
     assert metrics["fold"].tolist() == ["1", "2", "3", "overall (out-of-fold)"]
     assert eff[LT.EFFECT_BUCKETS]["bucket_order"].tolist() == [1, 2, 3, 4, 5]
     assert b.oracle_cate(pred, None) is None
-    real = b.effect_tables(scores, panel, None, p.longterm, p.seed)  # real data: no oracle
-    assert real[LT.EFFECT_PREDICTIONS]["oracle_cate"].isna().all()
+    real = b.effect_tables(scores, panel, None, p.longterm, p.seed)  # real data: no oracle columns at all
+    assert "oracle_cate" not in real[LT.EFFECT_PREDICTIONS].columns
     assert "mean_oracle_cate" not in real[LT.EFFECT_BUCKETS].columns
-    assert real[LT.EFFECT_METRICS]["oracle_cate_corr"].isna().all()
+    assert not set(b.ORACLE_METRICS) & set(real[LT.EFFECT_METRICS].columns)
+    assert set(b.ORACLE_METRICS) <= set(metrics.columns)
+    # calibration tests of the DR-learner: oracle beside the estimates on simulated data only
+    sim = b.effect_calibration_tables(pred)
+    tests = sim[LT.EFFECT_CALIBRATION_TESTS].set_index("key")
+    assert list(tests.index) == ["ate", "blp_heterogeneity", "gates_top_minus_bottom", "qini_coefficient"]
+    assert tests.loc["ate", "oracle"] == pytest.approx(pred["oracle_cate"].mean())
+    assert tests["clusters"].eq(pred["user_id"].nunique()).all()
+    assert tests.loc["ate", "estimate"] == pytest.approx(pred["aipw_score"].mean())
+    gates = sim[LT.EFFECT_GATES]
+    assert gates["rows"].iloc[:4].sum() == len(pred) and "oracle_gates" in gates.columns
+    assert sim[LT.EFFECT_QINI]["gain_over_random"].iloc[[0, -1]].abs().max() < 1e-9
+    plain = b.effect_calibration_tables(real[LT.EFFECT_PREDICTIONS])
+    for name, table in plain.items():
+        assert not [c for c in table.columns if "oracle" in c], name
+        assert not table.isna().all().any(), name
 
 
 def test_make_refit_uses_the_upstream_nuisance_models():

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from recsys_causal.artifact_names import LT
-from recsys_causal.artifacts import RunStore
+from recsys_causal.artifacts import ArtifactError, RunStore
 from recsys_causal.data.errors import DataError
 from recsys_causal.longterm.build_panel import simulated_raw_dir
 from recsys_causal.longterm.panel import PANEL_COLUMNS
@@ -37,12 +37,16 @@ def test_simulated_build(tmp_path: Path) -> None:
     assert store.path(LT.PANEL).stat().st_mtime_ns == before  # not rebuilt
 
 
-def test_real_data_path_has_empty_oracle(tmp_path: Path) -> None:
+def test_real_data_path_has_no_oracle_artifact(tmp_path: Path) -> None:
     simulate_kuairec(tmp_path / "kuairec", n_users=20, n_days=15, seed=9)
     params = build_params({"seed": 3, "longterm": {"data_path": str(tmp_path / "kuairec")}})
     store = RunStore(tmp_path / "run", params)
-    panel, oracle = store.get(LT.PANEL), store.get(LT.ORACLE)
-    assert len(panel) > 0 and len(oracle) == 0 and list(oracle.columns) == list(ORACLE_COLUMNS)
+    panel = store.get(LT.PANEL)
+    assert len(panel) > 0 and store.get_optional(LT.ORACLE) is None and store.is_absent(LT.ORACLE)
+    assert not store.path(LT.ORACLE).exists() and LT.ORACLE not in store.manifest()["artifacts"]
+    assert store.is_fresh(LT.ORACLE)  # absent, and known to be: nothing is rebuilt
+    with pytest.raises(ArtifactError, match="absent"):
+        store.get(LT.ORACLE)
     s = store.get(LT.PANEL_SUMMARY).set_index("metric")["value"]
     assert s["simulated"] == 0.0 and "oracle_ate" not in s.index
     assert not simulated_raw_dir(store).exists()
@@ -55,3 +59,14 @@ def test_wrong_folder_fails_fast_with_a_data_error(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "run", build_params({"longterm": {"data_path": str(folder)}}))
     with pytest.raises(DataError, match="small_matrix.csv: missing column 'video_duration'"):
         store.get(LT.PANEL)
+
+
+def test_switching_a_run_to_real_data_removes_the_simulated_oracle(tmp_path: Path) -> None:
+    sim = RunStore(tmp_path / "run", build_params(TINY))
+    assert len(sim.get(LT.ORACLE)) > 0 and sim.path(LT.ORACLE).is_file()
+    simulate_kuairec(tmp_path / "kuairec", n_users=20, n_days=15, seed=9)
+    real = RunStore(tmp_path / "run", build_params({"seed": 3, "longterm": {"data_path": str(tmp_path / "kuairec")}}))
+    assert real.get_optional(LT.ORACLE) is None and not real.path(LT.ORACLE).exists()
+    back = RunStore(tmp_path / "run", build_params(TINY))
+    assert not back.is_absent(LT.ORACLE) and len(back.get(LT.ORACLE)) == len(back.get(LT.PANEL))
+    assert "absent" not in back.manifest() or LT.ORACLE not in back.manifest()["absent"]

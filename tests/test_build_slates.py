@@ -121,9 +121,15 @@ def test_user_activity_sentence_holds_for_a_median_span_of_zero_days() -> None:
 
     users = pd.DataFrame({"liked_rate": [0.5, 0.6, 0.7], "activity_span_days": [0, 0, 5], "active_years": [1, 1, 2]})
     text = ov.describe_user_features(users)
-    assert "half rate everything on a single day" in text and "at most 0 days" not in text
+    assert "at least half (66.7%) rate everything on a single day" in text and "at most 0 days" not in text
     users["activity_span_days"] = [1, 1, 9]
     assert "at most 1 day," in ov.describe_user_features(users)
+    # an even count whose middle values are 0 and 1: a whole day, not "0.5 days"
+    users = pd.DataFrame({"liked_rate": [0.5] * 4, "activity_span_days": [0, 0, 1, 3], "active_years": [1] * 4})
+    text = ov.describe_user_features(users)
+    assert "at least half (50.0%) rate everything on a single day" in text and "0.5" not in text
+    users["activity_span_days"] = [0, 2, 3, 3]
+    assert "at most 2 days (25.0% rate everything on a single day)," in ov.describe_user_features(users)
 
 
 def test_fewer_slates_than_asked_are_said_with_the_parameter() -> None:

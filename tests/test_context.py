@@ -77,3 +77,13 @@ def test_save_figure_shows_the_saved_png_once_and_returns_nothing(monkeypatch, t
     assert not plt.fignum_exists(fig.number)  # closed: the inline backend cannot draw it again
     png = tmp_path / "runs" / "fig" / "writeup" / "figures" / "03_line.png"
     assert len(shown) == 1 and isinstance(shown[0], Image) and shown[0].data == png.read_bytes()
+
+
+def test_real_movielens_ratings_are_labelled_semi_synthetic(monkeypatch, tmp_path):
+    monkeypatch.delenv("RECSYS_CAUSAL_PARAMS", raising=False)
+    monkeypatch.setenv("RECSYS_CAUSAL_RUNS_DIR", str(tmp_path / "runs"))
+    ctx = open_chapter("interference_03", {"run_name": "ctx3", "data_path": str(tmp_path)})
+    label = ctx.data_label()
+    assert "semi-synthetic" in label and str(tmp_path) in label and "click model" in label
+    lt = open_chapter("longterm_03", {"run_name": "ctx4", "data_path": str(tmp_path)})
+    assert "no truth rows" in lt.data_label() and "semi-synthetic" not in lt.data_label()

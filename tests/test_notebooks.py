@@ -135,7 +135,7 @@ def _notebook_reads(path: Path) -> set[str]:
         if isinstance(node, ast.Import | ast.ImportFrom) or (
                 isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) and t.id.isupper() for t in node.targets)):
             exec(compile(ast.Module([node], []), str(path), "exec"), ns)  # noqa: S102
-    return {eval(expr, ns) for expr in re.findall(r"ctx\.get\(([^()]*)\)", src)}  # noqa: S307
+    return {eval(expr, ns) for expr in re.findall(r"ctx\.get(?:_optional)?\(([^()]*)\)", src)}  # noqa: S307
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.id)

@@ -37,6 +37,9 @@ class LT:
     EFFECT_IMPORTANCE = f"{PREFIX}effect_moderator_importance.csv"
     EFFECT_METRICS = f"{PREFIX}effect_model_metrics.csv"
     EFFECT_BUCKETS = f"{PREFIX}smoothed_effect_buckets.csv"
+    EFFECT_CALIBRATION_TESTS = f"{PREFIX}effect_calibration_tests.csv"
+    EFFECT_GATES = f"{PREFIX}effect_calibration_gates.csv"
+    EFFECT_QINI = f"{PREFIX}effect_calibration_qini.csv"
 
 
 class IF:
@@ -63,6 +66,9 @@ class IF:
     POLICY_TARGETING = f"{PREFIX}advanced_policy_targeting.csv"
     HETEROGENEITY = f"{PREFIX}advanced_heterogeneity.csv"
     TAKEAWAYS = f"{PREFIX}advanced_takeaways.csv"
+    CATE_CALIBRATION_TESTS = f"{PREFIX}advanced_cate_calibration_tests.csv"
+    CATE_GATES = f"{PREFIX}advanced_cate_calibration_gates.csv"
+    CATE_QINI = f"{PREFIX}advanced_cate_calibration_qini.csv"
 
 
 class VAL:

@@ -28,6 +28,7 @@ from recsys_causal import __version__
 from recsys_causal.params import Params
 
 MANIFEST = "manifest.json"
+ABSENT = "absent"  # manifest section: outputs a builder left out of the run (no file), with their key
 
 # Modules that register builders; each is imported lazily when a builder is needed.
 BUILDER_MODULES: tuple[str, ...] = (
@@ -192,6 +193,7 @@ class Builder:
     func: Callable[[RunStore], dict[str, pd.DataFrame]]
     keys: tuple[str, ...] | None  # section keys the outputs depend on (None = the whole section)
     upstream: tuple[str, ...]
+    optional: tuple[str, ...] = ()  # outputs the builder may leave out (e.g. the truth, on real data)
 
     @property
     def name(self) -> str:
@@ -206,15 +208,21 @@ def builder(
     section: str,
     keys: Iterable[str] | None = None,
     upstream: Iterable[str] = (),
+    optional: Iterable[str] = (),
 ) -> Callable[[Callable[[RunStore], dict[str, pd.DataFrame]]], Callable[[RunStore], dict[str, pd.DataFrame]]]:
     """Register `func(store) -> {artifact name: DataFrame}` as the builder of `outputs`.
 
     `keys` lists the section parameters the outputs depend on; `upstream` lists artifacts it
-    reads (their own parameters are folded into freshness automatically).
+    reads (their own parameters are folded into freshness automatically); `optional` lists
+    outputs it may leave out, which are then absent from the run (no file) rather than empty.
     """
+    optional = tuple(optional)
+    if not set(optional) <= set(outputs):
+        raise ValueError(f"optional outputs {sorted(set(optional) - set(outputs))} are not outputs")
 
     def deco(func: Callable[[RunStore], dict[str, pd.DataFrame]]) -> Callable[[RunStore], dict[str, pd.DataFrame]]:
-        b = Builder(tuple(outputs), section, func, tuple(keys) if keys is not None else None, tuple(upstream))
+        b = Builder(tuple(outputs), section, func, tuple(keys) if keys is not None else None, tuple(upstream),
+                    optional)
         for name in b.outputs:
             _BUILDERS[name] = b
         return func
@@ -306,31 +314,60 @@ class RunStore:
     def is_fresh(self, name: str) -> bool:
         """True when `name` exists, was made with the current parameters, data and code, and its
         file is the one the manifest recorded (a truncated, replaced or half-written file is not)."""
-        entry = self.manifest().get("artifacts", {}).get(name)
+        manifest = self.manifest()
+        absent = manifest.get(ABSENT, {}).get(name)
+        if absent is not None:
+            return absent.get("key") == self.expected_key(name) and not self.path(name).exists()
+        entry = manifest.get("artifacts", {}).get(name)
         path = self.path(name)
         if not entry or not path.is_file() or entry.get("key") != self.expected_key(name):
             return False
         return content_matches(path, entry)
+
+    def is_absent(self, name: str) -> bool:
+        """True when the (fresh) builder of `name` left it out of this run, e.g. the truth on real data."""
+        if not self.is_fresh(name):
+            self.build(name)
+        return name in self.manifest().get(ABSENT, {})
 
     # -- reading and building -------------------------------------------------------------------
     def get(self, name: str) -> pd.DataFrame:
         """Return artifact `name`, building it (and what it needs) when missing or stale."""
         if name in self._memo:
             return self._memo[name]
-        if not self.is_fresh(name):
-            self.build(name)
+        if self.is_absent(name):
+            raise ArtifactError(f"artifact '{name}' is absent from this run (its builder leaves it out "
+                                "with these data); read it with get_optional")
         df = read_frame(self.path(name))
         self._memo[name] = df
         return df
 
+    def get_optional(self, name: str) -> pd.DataFrame | None:
+        """Artifact `name`, or None when its builder left it out of this run (see `builder(optional=)`)."""
+        return None if self.is_absent(name) else self.get(name)
+
     def build(self, name: str) -> dict[str, pd.DataFrame]:
-        """Run the builder of `name` and write all of its outputs atomically, then the manifest."""
+        """Run the builder of `name` and write all of its outputs atomically, then the manifest.
+
+        An optional output the builder leaves out is recorded as absent, and a file an earlier
+        build wrote for it is removed, so the run never shows a stale or empty stand-in."""
         b = get_builder(name)
         results = b.func(self)
-        missing = [o for o in b.outputs if o not in results]
+        missing = [o for o in b.outputs if o not in results and o not in b.optional]
         if missing:
             raise ArtifactError(f"builder {b.name} did not return {missing}")
         self.put_many(results, section=b.section, key_of=self.expected_key, builder_name=b.name)
+        left_out = [o for o in b.outputs if o not in results]
+        m = self.manifest()
+        for o in b.outputs:
+            m.get(ABSENT, {}).pop(o, None)
+        for o in left_out:
+            self.path(o).unlink(missing_ok=True)
+            m.get("artifacts", {}).pop(o, None)
+            self._memo.pop(o, None)
+            m.setdefault(ABSENT, {})[o] = {"key": self.expected_key(o), "builder": b.name, "section": b.section}
+        if left_out or any(o in self.manifest().get(ABSENT, {}) for o in b.outputs):
+            atomic_write_text(self.manifest_path, json.dumps(m, indent=2, sort_keys=True))
         return results
 
     def put_many(

@@ -53,10 +53,18 @@ class ChapterContext:
         Only the chapter's outputs and declared reads may be read, so the registry's list of
         what a chapter depends on cannot drift from what its notebook does.
         """
+        self._check_readable(name)
+        return self.store.get(name)
+
+    def _check_readable(self, name: str) -> None:
         if name not in self.chapter.readable():
             raise KeyError(f"chapter {self.chapter.id} reads '{name}', which is neither one of its outputs nor "
                            f"in its declared reads (recsys_causal.chapters): {', '.join(sorted(self.chapter.readable()))}")
-        return self.store.get(name)
+
+    def get_optional(self, name: str) -> pd.DataFrame | None:
+        """Like `get`, but None for an artifact this run leaves out (the truth, on real data)."""
+        self._check_readable(name)
+        return self.store.get_optional(name)
 
     def save_figure(self, fig: Any, name: str) -> None:
         """Save a figure to writeup/figures/ (PNG + SVG), show that PNG in the cell, close it.
@@ -83,8 +91,16 @@ class ChapterContext:
         if sec == "validation":
             return "This chapter runs on simulated data by design."
         data_path = getattr(self.section, "data_path", "")
+        if data_path and sec == "interference":
+            return (
+                f"**This run uses semi-synthetic data**: the real MovieLens ratings in `{data_path}`, with clicks "
+                "simulated by the project's click model (MovieLens records ratings, not clicks on slates). The "
+                "truth rows are that click model's expected clicks: they check the estimators in its world, "
+                "not how real users click."
+            )
         if data_path:
-            return f"This run uses the real dataset in `{data_path}`."
+            return (f"This run uses the real dataset in `{data_path}`; there is no truth to compare with, so "
+                    "the chapter shows no truth rows.")
         name = "KuaiRec" if sec == "longterm" else "MovieLens"
         return (
             f"**This run uses simulated data** written in the {name} file format by the project's "

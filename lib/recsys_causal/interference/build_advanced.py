@@ -121,3 +121,25 @@ def build_advanced(store: RunStore) -> dict[str, pd.DataFrame]:
     """Chapter interference_03's artifacts from the experiment's exposure mapping and slate table."""
     res = advanced_results(store.get(IF.EXPOSURE), store.get(IF.COMPONENT), store.params.interference, store.params.seed)
     return res.tables
+
+
+CALIBRATION_OUTPUTS: tuple[str, ...] = (IF.CATE_CALIBRATION_TESTS, IF.CATE_GATES, IF.CATE_QINI)
+CALIBRATED_SCORE = "policy_score"  # the cross-fitted CATE the promotion rules rank slates by
+CALIBRATION_CLUSTER = "slate_id"  # randomized unit, and the cluster of the chapter's bootstrap
+
+
+def cate_calibration_tables(cf: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """BLP, GATES and Qini of the policy score: cross-fitted CATE against cross-fitted AIPW scores,
+    by slate, with the click model's true lift beside every statistic when it is known."""
+    from recsys_causal.calibration import calibration_tables
+
+    oracle = cf[ORACLE].to_numpy(dtype=float) if ORACLE in cf.columns and cf[ORACLE].notna().all() else None
+    res = calibration_tables(cf["aipw_score"].to_numpy(dtype=float), cf[CALIBRATED_SCORE].to_numpy(dtype=float),
+                             cf[CALIBRATION_CLUSTER].to_numpy(), oracle=oracle)
+    return {IF.CATE_CALIBRATION_TESTS: res.tests, IF.CATE_GATES: res.gates, IF.CATE_QINI: res.qini}
+
+
+@builder(outputs=CALIBRATION_OUTPUTS, section="interference", keys=(), upstream=(IF.COUNTERFACTUALS,))
+def build_cate_calibration(store: RunStore) -> dict[str, pd.DataFrame]:
+    """Chapter interference_03's calibration tests of the policy score."""
+    return cate_calibration_tables(store.get(IF.COUNTERFACTUALS))

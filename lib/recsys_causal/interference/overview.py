@@ -225,10 +225,14 @@ def feature_summary(df: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
 
 
 def describe_user_features(users: pd.DataFrame) -> str:
-    span = float(users["activity_span_days"].median())
-    # the span is whole days between the first and last rating: 0 means all on one day
-    active = ("half rate everything on a single day" if span == 0 else
-              f"half are active over at most {_num(span)} day{'s' if span != 1 else ''}")
+    spans = users["activity_span_days"].to_numpy(dtype=float)
+    # the span is whole days between the first and last rating (0: all on one day); the median
+    # is taken as a value some user has, so it is a whole number of days, never "0.5 days"
+    span = int(np.quantile(spans, 0.5, method="inverted_cdf"))
+    one_day = float((spans == 0).mean())
+    active = (f"at least half ({_pct(one_day)}) rate everything on a single day" if span == 0 else
+              f"half are active over at most {span:,} day{'s' if span != 1 else ''}"
+              + (f" ({_pct(one_day)} rate everything on a single day)" if one_day > 0 else ""))
     return (
         f"Users like {_pct(users['liked_rate'].mean())} of what they rate on average (SD "
         f"{_pct(users['liked_rate'].std())}); {active}, and {_pct((users['active_years'] > 1).mean())} "

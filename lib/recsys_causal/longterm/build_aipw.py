@@ -1,9 +1,10 @@
-"""Builders of chapter longterm_05's ten artifacts (doubly robust and heterogeneous effects).
+"""Builders of chapter longterm_05's thirteen artifacts (doubly robust and heterogeneous effects).
 
 - AIPW scores, results (three kinds of intervals + E-value), bootstrap replicates and the
   estimator comparison with AIPW;
 - segment effects and their bootstrap replicates;
-- the DR-learner's predictions, moderator importance, fold metrics and effect buckets.
+- the DR-learner's predictions, moderator importance, fold metrics and effect buckets;
+- the DR-learner's calibration tests (BLP, GATES, Qini curve; see `recsys_causal.calibration`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from recsys_causal.longterm.effect_model import (
 from recsys_causal.longterm.segments import SEGMENT_SPECS, add_segment_columns, segment_effects
 from recsys_causal.longterm.sensitivity import primary_sensitivity
 from recsys_causal.params import LongtermParams
+
+ORACLE_METRICS = ("oracle_cate_corr", "oracle_cate_rmse", "constant_oracle_rmse")  # simulated data only
 
 _LGBM_KEYS = ("lgbm_n_estimators", "lgbm_learning_rate", "lgbm_num_leaves", "lgbm_min_child_samples")
 _NUISANCE_KEYS = ("n_folds", "ridge_alpha", "outcome_arms", *_LGBM_KEYS)
@@ -165,12 +168,16 @@ def effect_tables(scores: pd.DataFrame, panel: pd.DataFrame, oracle: pd.DataFram
     pred = data[[*KEYS, "treatment", "outcome", "aipw_score", "prior_3day_interactions", "prior_3day_high_watch_share"]].assign(
         smoothed_aipw_effect=res.predictions,
         effect_model_fold=res.folds,
-        oracle_cate=cate if cate is not None else np.nan,
     )
+    metrics = res.metrics
+    if cate is not None:
+        pred = pred.assign(oracle_cate=cate)
+    else:  # real data: no truth, so no oracle column (absent rather than all NaN)
+        metrics = metrics.drop(columns=[c for c in ORACLE_METRICS if c in metrics.columns])
     counts = user_counts(pred["user_id"], lt.n_bootstrap, seed)
     buckets, table = effect_buckets(pred, lt.n_effect_buckets, lt.n_bootstrap, seed, counts)
     pred = pred.assign(smoothed_effect_bucket=buckets, **{c: data[c] for c in SEGMENT_SPECS if c not in pred.columns})
-    return {LT.EFFECT_PREDICTIONS: pred, LT.EFFECT_IMPORTANCE: res.importance, LT.EFFECT_METRICS: res.metrics, LT.EFFECT_BUCKETS: table}
+    return {LT.EFFECT_PREDICTIONS: pred, LT.EFFECT_IMPORTANCE: res.importance, LT.EFFECT_METRICS: metrics, LT.EFFECT_BUCKETS: table}
 
 
 @builder(
@@ -184,7 +191,27 @@ def build_effect_model(store: RunStore) -> dict[str, pd.DataFrame]:
     return effect_tables(store.get(LT.AIPW_SCORES), store.get(LT.WEIGHTED_PANEL), oracle, store.params.longterm, store.params.seed)
 
 
+def effect_calibration_tables(pred: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """BLP, GATES and Qini of the DR-learner: its out-of-fold smoothed effects against the
+    cross-fitted AIPW scores, clustered by user; the oracle columns only when the truth is known."""
+    from recsys_causal.calibration import calibration_tables
+
+    pred = pred.sort_values(list(KEYS), kind="mergesort")
+    truth = pred["oracle_cate"] if "oracle_cate" in pred.columns else None
+    oracle = truth.to_numpy(dtype=float) if truth is not None and truth.notna().all() else None
+    res = calibration_tables(pred["aipw_score"].to_numpy(dtype=float), pred["smoothed_aipw_effect"].to_numpy(dtype=float),
+                             pred["user_id"].to_numpy(), oracle=oracle)
+    return {LT.EFFECT_CALIBRATION_TESTS: res.tests, LT.EFFECT_GATES: res.gates, LT.EFFECT_QINI: res.qini}
+
+
+@builder(outputs=(LT.EFFECT_CALIBRATION_TESTS, LT.EFFECT_GATES, LT.EFFECT_QINI), section="longterm", keys=(),
+         upstream=(LT.EFFECT_PREDICTIONS,))
+def build_effect_calibration(store: RunStore) -> dict[str, pd.DataFrame]:
+    return effect_calibration_tables(store.get(LT.EFFECT_PREDICTIONS))
+
+
 __all__ = [
-    "build_aipw", "build_segments", "build_effect_model", "aipw_tables", "segment_tables", "effect_tables",
-    "make_refit", "user_counts", "oracle_cate", "primary_with_covariates",
+    "build_aipw", "build_segments", "build_effect_model", "build_effect_calibration", "aipw_tables",
+    "segment_tables", "effect_tables", "effect_calibration_tables", "make_refit", "user_counts", "oracle_cate",
+    "primary_with_covariates",
 ]

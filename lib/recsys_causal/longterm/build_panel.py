@@ -3,7 +3,7 @@
 Outputs
   kuairec_long_term_panel.parquet          one row per kept active user-day (`PANEL_COLUMNS`)
   kuairec_long_term_oracle.parquet         the simulator's truth for every panel row
-                                           (zero rows, same columns, on real data)
+                                           (absent on real data: there is no truth)
   kuairec_long_term_panel_summary.csv      metric, value: load report, panel shape, exclusions,
                                            treatment rate, oracle ATE (simulated data)
 
@@ -39,15 +39,6 @@ PANEL_KEYS = (
 def simulated_raw_dir(store: RunStore) -> Path:
     """Where the simulated KuaiRec CSV of a run lives (kept out of processed/)."""
     return store.run_dir / "raw" / "kuairec"
-
-
-def empty_oracle() -> pd.DataFrame:
-    """The oracle's columns with zero rows (real data has no truth)."""
-    cols: dict[str, pd.Series] = {c: pd.Series(dtype="float64") for c in ORACLE_COLUMNS}
-    cols["user_id"] = pd.Series(dtype="int64")
-    cols["treatment"] = pd.Series(dtype="int64")
-    cols["event_date"] = pd.Series(dtype="datetime64[us]")
-    return pd.DataFrame(cols)[list(ORACLE_COLUMNS)]
 
 
 def check_panel(panel: pd.DataFrame, params: LongtermParams) -> None:
@@ -96,18 +87,19 @@ def panel_tables(
                 agree,
             ],
         }))
-    else:
-        oracle_out = empty_oracle()
     naive = panel.groupby("treatment")["outcome"].mean()
     rows.append(pd.DataFrame({
         "metric": ["naive_difference_in_means", "simulated"],
         "value": [float(naive.get(1, np.nan) - naive.get(0, np.nan)), float(oracle is not None)],
     }))
     summary = pd.concat(rows, ignore_index=True).astype({"value": "float64"})
-    return {LT.PANEL: panel, LT.ORACLE: oracle_out, LT.PANEL_SUMMARY: summary}
+    out = {LT.PANEL: panel, LT.PANEL_SUMMARY: summary}
+    if oracle is not None:
+        out[LT.ORACLE] = oracle_out
+    return out
 
 
-@builder(outputs=(LT.PANEL, LT.ORACLE, LT.PANEL_SUMMARY), section="longterm", keys=PANEL_KEYS)
+@builder(outputs=(LT.PANEL, LT.ORACLE, LT.PANEL_SUMMARY), section="longterm", keys=PANEL_KEYS, optional=(LT.ORACLE,))
 def build_panel(store: RunStore) -> dict[str, pd.DataFrame]:
     """Simulate (or locate) the KuaiRec files, load them, and build the user-day panel."""
     p = store.params.longterm

@@ -138,7 +138,7 @@ def _ci(a: Answer) -> str:
     return f"95% CI {_n(a.lo)} to {_n(a.hi)}"
 
 
-def _trust(a: Answer, simulated: bool) -> list[str]:
+def _trust(a: Answer, simulated: bool, truth_label: str = "the simulator's true value") -> list[str]:
     """How far the headline can be trusted, from the study, the E-value and the overlap."""
     out = []
     if a.n_replicates:
@@ -151,13 +151,15 @@ def _trust(a: Answer, simulated: bool) -> list[str]:
     if math.isfinite(a.share_extreme):
         out.append(f"{100 * a.share_extreme:.1f}% of user-days have an extreme propensity (overlap)")
     if simulated and a.covers_truth is not None:
-        out.append(f"the simulator's true value is {_n(a.truth)}, which the interval "
+        out.append(f"{truth_label} is {_n(a.truth)}, which the interval "
                    + ("covers" if a.covers_truth else "**does not cover**"))
     return out
 
 
-def answer_md(a: Answer | None, simulated: bool, question: str, not_computed: str) -> str:
-    """The answer paragraph of one track: question, estimate, relative size, conclusion, trust."""
+def answer_md(a: Answer | None, simulated: bool, question: str, not_computed: str,
+              truth_label: str = "the simulator's true value") -> str:
+    """The answer paragraph of one track: question, estimate, relative size, conclusion, trust
+    (`simulated`: the truth is known and said, as `truth_label`)."""
     if a is None:
         return f"**{question}** *{not_computed}*\n"
     if a.track == "longterm":
@@ -184,6 +186,6 @@ def answer_md(a: Answer | None, simulated: bool, question: str, not_computed: st
                      if a.estimate < 0 else "The slate gains clicks overall: the focal item's gain is not all taken from competitors.")
         else:
             concl = "The data do not tell whether the slate gains or loses clicks overall: the interval includes zero."
-    trust = _trust(a, simulated)
+    trust = _trust(a, simulated, truth_label)
     tail = (" How far to trust it: " + "; ".join(trust) + ".") if trust else ""
     return f"{head} {concl}{tail}\n"

@@ -30,6 +30,9 @@ TRACKS = {"longterm": "KuaiRec", "interference": "MovieLens"}
 TRACK_TITLES = {"longterm": "Long-term track (KuaiRec)", "interference": "Interference track (MovieLens)"}
 REPORT_GENERATED = "report/_generated"  # where the generated files are, relative to the project root
 NOT_COMPUTED = "not computed in this run"
+SIMULATED, REAL, SEMI_SYNTHETIC = "simulated", "real", "semi-synthetic"
+# tracks whose outcome the project always simulates, even on real files (clicks from the click model)
+SIMULATED_OUTCOME_TRACKS: frozenset[str] = frozenset({"interference"})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -78,18 +81,39 @@ class TrackStatus:
     def dataset(self) -> str:
         return TRACKS.get(self.section, self.section)
 
+    @property
+    def kind(self) -> str:
+        """`simulated`, `real`, or `semi-synthetic` (real MovieLens ratings, clicks from the click model)."""
+        if self.simulated:
+            return SIMULATED
+        return SEMI_SYNTHETIC if self.section in SIMULATED_OUTCOME_TRACKS else REAL
+
+    @property
+    def truth_known(self) -> bool:
+        """True when the track's numbers have truth rows beside them (the outcome is simulated)."""
+        return self.kind != REAL
+
     def sentence(self) -> str:
         name = self.dataset
+        title = TRACK_TITLES[self.section]
         if not self.computed:
-            return f"**{TRACK_TITLES[self.section]}**: {NOT_COMPUTED}."
-        if self.simulated:
+            return f"**{title}**: {NOT_COMPUTED}."
+        if self.kind == SIMULATED:
             return (
-                f"**{TRACK_TITLES[self.section]}: simulated data.** The {name}-format simulator wrote "
-                f"these data (fingerprint `{self.fingerprint}`); the numbers are not findings about {name}."
+                f"**{title}: simulated data.** The {name}-format simulator wrote these data (fingerprint "
+                f"`{self.fingerprint}`); the numbers are not findings about {name}. The truth rows are the "
+                "simulator's own effects, which the estimates are checked against."
+            )
+        if self.kind == SEMI_SYNTHETIC:
+            return (
+                f"**{title}: semi-synthetic data.** Real {name} ratings from `{self.data_path}` (fingerprint "
+                f"`{self.fingerprint}`), with clicks simulated by the project's click model: {name} records "
+                "ratings, not clicks on slates. The truth rows are that click model's expected clicks; they "
+                "check the estimators in the click model's world, not how real users click."
             )
         return (
-            f"**{TRACK_TITLES[self.section]}: real {name} data** from `{self.data_path}` "
-            f"(fingerprint `{self.fingerprint}`)."
+            f"**{title}: real {name} data** from `{self.data_path}` (fingerprint `{self.fingerprint}`). "
+            "There is no truth to compare with, so this track shows no truth rows."
         )
 
 
@@ -158,28 +182,37 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[str]], caption: str 
 def data_status_md(status: dict[str, TrackStatus]) -> str:
     """The first lines of the book: real or simulated data, per track."""
     computed = [s for s in status.values() if s.computed]
-    sim = [s for s in computed if s.simulated]
-    if computed and len(sim) == len(computed):
+    kinds = {s.kind for s in computed}
+    if kinds == {SIMULATED}:
         head = (
             "::: {.callout-warning}\n## This run uses simulated data\n\n"
             "Every number in this book comes from the project's simulators, which write files in the "
             "KuaiRec and MovieLens formats and know the true effects. They check that the methods "
             "recover a known truth; **they are not findings about KuaiRec or MovieLens users.**\n\n"
         )
-    elif sim:
-        head = (
-            "::: {.callout-warning}\n## This run mixes real and simulated data\n\n"
-            "Read each track's line below before any number: simulated tracks are **not findings "
-            "about the real dataset.**\n\n"
-        )
-    elif computed:
+    elif kinds == {REAL}:
         head = "::: {.callout-note}\n## This run uses real data\n\n"
+    elif kinds == {SEMI_SYNTHETIC}:
+        head = (
+            "::: {.callout-warning}\n## This run uses semi-synthetic data: real ratings, simulated clicks\n\n"
+            "The ratings are real; the clicks are drawn from the project's click model, so the numbers "
+            "describe that model's world.\n\n"
+        )
+    elif kinds:
+        words = " and ".join(k for k in (REAL, SEMI_SYNTHETIC, SIMULATED) if k in kinds)
+        head = (
+            f"::: {{.callout-warning}}\n## This run mixes {words} data\n\n"
+            "Read each track's line below before any number: a simulated track is **not a finding "
+            "about the real dataset**, and a semi-synthetic one describes the click model's world.\n\n"
+        )
     else:
         head = "::: {.callout-warning}\n## No track was computed in this run\n\n"
     body = "\n".join(f"- {s.sentence()}" for s in status.values())
     return head + body + "\n:::\n"
 
 
+TRUTH_LABELS = {SIMULATED: "the simulator's true value", SEMI_SYNTHETIC: "the click model's true value",
+                REAL: "the true value"}
 QUESTIONS = {
     "longterm": "Does a high-watch day change how much a user interacts over the next 7 days?",
     "interference": "When a focal item is promoted in a 12-item slate, how much of its gain is taken from its competitors?",
@@ -229,7 +262,7 @@ def interference_forest(run_dir: Path, out: Path, simulated: bool) -> str:
     save_png(fig, out / FOREST["interference"])
     cap = (f"Effects of promoting the focal item, per 1,000 promoted slates, with 95% intervals; the "
            f"total change first, in {primary_caption()}"
-           + (f"; {truth_mark_caption()} crosses: the simulator's truth." if truth is not None else "."))
+           + (f"; {truth_mark_caption()} crosses: the click model's true values." if truth is not None else "."))
     return f"![{cap}]({REPORT_GENERATED}/{FOREST['interference']})\n"
 
 
@@ -243,9 +276,10 @@ def summary_md(run_dir: Path, status: dict[str, TrackStatus], out: Path | None =
         st = status[sec]
         a = answer(run_dir) if st.computed else None
         parts.append(f"### {TRACK_TITLES[sec]} {{.unnumbered}}\n")
-        parts.append(answer_md(a, st.simulated, QUESTIONS[sec], f"{TRACK_TITLES[sec]}: {NOT_COMPUTED}."))
+        parts.append(answer_md(a, st.truth_known, QUESTIONS[sec], f"{TRACK_TITLES[sec]}: {NOT_COMPUTED}.",
+                               truth_label=TRUTH_LABELS[st.kind]))
         if a is not None and out is not None:
-            parts.append(forest(run_dir, out, st.simulated))
+            parts.append(forest(run_dir, out, st.truth_known))
     return "\n".join(parts)
 
 
