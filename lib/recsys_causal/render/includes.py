@@ -25,6 +25,7 @@ import yaml
 
 from recsys_causal.artifact_names import IF, LT
 from recsys_causal.chapters import Chapter
+from recsys_causal.pipeline import git_commit, package_versions
 
 TRACKS = {"longterm": "KuaiRec", "interference": "MovieLens"}
 TRACK_TITLES = {"longterm": "Long-term track (KuaiRec)", "interference": "Interference track (MovieLens)"}
@@ -286,33 +287,6 @@ def summary_md(run_dir: Path, status: dict[str, TrackStatus], out: Path | None =
 # ----------------------------------------------------------------------------------------------
 # The reproducibility page
 # ----------------------------------------------------------------------------------------------
-def _package_versions_now() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    from recsys_causal import __version__
-
-    out = {"python": platform.python_version(), "recsys-causal": __version__}
-    for name in ("numpy", "pandas", "pyarrow", "scikit-learn", "lightgbm", "xgboost", "statsmodels",
-                 "matplotlib", "seaborn", "papermill", "nbconvert", "pydantic", "duckdb", "scipy"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
-def _git_commit(root: Path | None) -> str:
-    import subprocess
-
-    if root is None:
-        return "unknown"
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                              check=True, timeout=10).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def reproducibility_md(run_dir: Path, root: Path | None, status: dict[str, TrackStatus],
                        present: Sequence[Chapter], missing: Sequence[Chapter]) -> str:
     run_dir = Path(run_dir)
@@ -321,11 +295,11 @@ def reproducibility_md(run_dir: Path, root: Path | None, status: dict[str, Track
     notes = []
     commit = info.get("git_commit") or ""
     if not commit:
-        commit = _git_commit(root)
+        commit = git_commit(root) if root is not None else "unknown"
         notes.append("git commit read at render time (the run did not record it)")
     versions = info.get("package_versions") or {}
     if not versions:
-        versions = _package_versions_now()
+        versions = package_versions()
         notes.append("package versions read at render time (the run did not record them)")
     from recsys_causal.render.book import run_date
 
