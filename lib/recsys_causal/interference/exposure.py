@@ -212,7 +212,8 @@ def run_promotion_experiment(
 # Component table
 # ----------------------------------------------------------------------------------------------
 def component_table(exposure: pd.DataFrame) -> pd.DataFrame:
-    """One row per slate: per-component and total sums (columns: `component_columns()`)."""
+    """One row per slate: per-component and total sums (columns: `component_columns()`; those of
+    click probabilities, lifts and the oracle only when the item rows have them)."""
     codes, ids = slate_codes(exposure)
     g = len(ids)
     label_code = pd.Categorical(exposure["exposure_label"].astype(str), categories=list(COMPONENTS)).codes
@@ -237,6 +238,8 @@ def component_table(exposure: pd.DataFrame) -> pd.DataFrame:
     work = exposure.assign(_one=1.0)
     sums: dict[str, np.ndarray] = {}
     for prefix, col in (*_COMPONENT_SUMS, *_ORACLE_SUMS):
+        if col not in work:  # a logged experiment has no click probabilities, lifts or oracle
+            continue
         per_cell = np.bincount(cell, weights=work[col].to_numpy(dtype=np.float64), minlength=g * len(COMPONENTS))
         per_cell = per_cell.reshape(g, len(COMPONENTS))
         for j, c in enumerate(COMPONENTS):
@@ -245,23 +248,27 @@ def component_table(exposure: pd.DataFrame) -> pd.DataFrame:
     def total(col: str) -> np.ndarray:
         return np.bincount(codes, weights=work[col].to_numpy(dtype=np.float64), minlength=g)
 
-    out["total_simulated_clicks"] = total("simulated_click")
-    out["total_expected_clicks"] = total("click_probability")
-    out["total_expected_clicks_no_promotion"] = total("p_no_promotion")
-    out["total_known_probability_lift"] = total("known_probability_lift")
+    for name, col in (("total_simulated_clicks", "simulated_click"), ("total_expected_clicks", "click_probability"),
+                      ("total_expected_clicks_no_promotion", "p_no_promotion"),
+                      ("total_known_probability_lift", "known_probability_lift")):
+        if col in work:
+            out[name] = total(col)
     out.update(sums)
-    out["component_simulated_total"] = sum(sums[f"simulated_clicks_{c}"] for c in COMPONENTS)
-    out["component_expected_total"] = sum(sums[f"expected_clicks_{c}"] for c in COMPONENTS)
-    out["component_known_lift_total"] = sum(sums[f"known_probability_lift_{c}"] for c in COMPONENTS)
-    out["total_expected_clicks_if_promoted"] = total("p_if_promoted")
-    out["total_oracle_lift"] = total("oracle_item_lift")
+    for name, prefix in (("component_simulated_total", "simulated_clicks"), ("component_expected_total", "expected_clicks"),
+                         ("component_known_lift_total", "known_probability_lift")):
+        if f"{prefix}_{COMPONENTS[0]}" in sums:
+            out[name] = sum(sums[f"{prefix}_{c}"] for c in COMPONENTS)
+    for name, col in (("total_expected_clicks_if_promoted", "p_if_promoted"), ("total_oracle_lift", "oracle_item_lift")):
+        if col in work:
+            out[name] = total(col)
     table = pd.DataFrame(out)
     for c in COMPONENTS:
         table[f"item_count_{c}"] = table[f"item_count_{c}"].astype(np.int64)
     int_cols = ["total_simulated_clicks", "component_simulated_total", *(f"simulated_clicks_{c}" for c in COMPONENTS)]
-    table[int_cols] = table[int_cols].round().astype(np.int64)
+    if np.issubdtype(exposure["simulated_click"].dtype, np.integer):  # clicks; a rating outcome stays as it is
+        table[int_cols] = table[int_cols].round().astype(np.int64)
     table["assignment_arm"] = table["assignment_arm"].astype("string")
-    return table[component_columns()]
+    return table[[c for c in component_columns() if c in table]]
 
 
 # ----------------------------------------------------------------------------------------------
