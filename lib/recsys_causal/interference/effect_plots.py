@@ -31,7 +31,8 @@ def plot_item_lift_by_exposure(table: pd.DataFrame) -> Any:
     lo, hi = min(vals.min(), 0), max(vals.max(), 0)
     pad = 0.05 * (hi - lo)
     ax.set_xlim(lo - pad, hi + 0.8 * (hi - lo))
-    ax.set_xlabel("Change in expected clicks per slate if promoted (simulator's truth)")
+    ax.set_xlabel("Difference in outcome per slate, promoted - control (randomized estimate)" if "basis" in table
+                  else "Change in expected clicks per slate if promoted (simulator's truth)")
     ax.set_ylabel("")
     fig.tight_layout()
     return fig

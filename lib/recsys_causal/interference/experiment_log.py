@@ -68,8 +68,8 @@ def log_format(path: Path) -> str:
 
 
 def _relation(path: Path) -> str:
-    fn = "read_parquet" if log_format(path) == "parquet" else "read_csv_auto"
-    return f"{fn}('{str(path).replace(chr(39), chr(39) * 2)}')"
+    quoted = "'" + str(path).replace("'", "''") + "'"
+    return f"read_parquet({quoted})" if log_format(path) == "parquet" else f"read_csv_auto({quoted}, header = true)"
 
 
 def read_experiment_log(path: str | Path, columns: ExperimentColumns) -> pd.DataFrame:

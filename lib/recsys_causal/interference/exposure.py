@@ -288,7 +288,8 @@ def assignment_balance(exposure: pd.DataFrame, component: pd.DataFrame) -> pd.Da
         displaced_candidates=("would_be_displaced", "sum"),
         slate_mean_relevance=("observed_relevance", "mean"),
     )
-    tab = component.set_index("slate_id")[["promotion_applied", "focal_seed_position", "total_expected_clicks_no_promotion"]]
+    design = ["promotion_applied", "focal_seed_position", "total_expected_clicks_no_promotion"]
+    tab = component.set_index("slate_id")[[c for c in design if c in component.columns]]  # no oracle in a log
     tab = tab.join(focal[["observed_relevance", "liked_rate"]].rename(
         columns={"observed_relevance": "focal_relevance", "liked_rate": "user_liked_rate"}
     )).join(per_slate)
@@ -305,6 +306,8 @@ def assignment_balance(exposure: pd.DataFrame, component: pd.DataFrame) -> pd.Da
     chance_band = 2.0 * np.sqrt(1.0 / t.sum() + 1.0 / (~t).sum())
     rows = []
     for col, label in covariates.items():
+        if col not in tab:
+            continue
         x = pd.to_numeric(tab[col]).to_numpy(dtype=np.float64)
         m1, m0 = np.nanmean(x[t]), np.nanmean(x[~t])
         pooled = np.sqrt((np.nanvar(x[t], ddof=1) + np.nanvar(x[~t], ddof=1)) / 2.0)
@@ -331,6 +334,8 @@ def item_lift_by_exposure(exposure: pd.DataFrame) -> pd.DataFrame:
     """Mean oracle lift per item (p if promoted - p if not) by exposure label x displacement.
 
     Averaged over all slates, whatever their arm: the mechanism the component effects sum up.
+    Without an oracle (a logged experiment) the same columns hold the randomized estimate, the
+    promoted-minus-control difference in mean outcome, and `basis` says so.
     """
     label = exposure["exposure_label"].astype(str).to_numpy()
     moved = exposure["would_be_displaced"].to_numpy().astype(bool)
@@ -345,6 +350,8 @@ def item_lift_by_exposure(exposure: pd.DataFrame) -> pd.DataFrame:
         default=EXPOSURE_GROUPS[4],
     )
     n_slates = exposure["slate_id"].nunique()
+    if "oracle_item_lift" not in exposure:
+        return _estimated_lift_by_group(exposure, group)
     df = pd.DataFrame({
         "group": pd.Categorical(group, categories=list(EXPOSURE_GROUPS), ordered=True),
         "lift": exposure["oracle_item_lift"].to_numpy(dtype=np.float64),
@@ -357,6 +364,27 @@ def item_lift_by_exposure(exposure: pd.DataFrame) -> pd.DataFrame:
     out["lift_per_slate"] = out.pop("lift_sum") / n_slates
     out["group"] = out["group"].astype(str)
     return out
+
+
+def _estimated_lift_by_group(exposure: pd.DataFrame, group: np.ndarray) -> pd.DataFrame:
+    """`item_lift_by_exposure`'s columns from the arms' difference in mean outcome (no oracle)."""
+    codes, ids = slate_codes(exposure)
+    t = exposure["promotion_applied"].to_numpy() == 1
+    slate_t = np.zeros(len(ids), dtype=bool)
+    slate_t[codes] = t
+    y = exposure["simulated_click"].to_numpy(dtype=np.float64)
+    rows = []
+    for g in EXPOSURE_GROUPS:
+        m = group == g
+        per_slate = np.bincount(codes[m], weights=y[m], minlength=len(ids))
+        rows.append({
+            "group": g,
+            "items": int(m.sum()),
+            "mean_item_lift": (y[m & t].mean() if (m & t).any() else np.nan) - (y[m & ~t].mean() if (m & ~t).any() else np.nan),
+            "mean_p_no_promotion": y[m & ~t].mean() if (m & ~t).any() else np.nan,
+            "lift_per_slate": per_slate[slate_t].mean() - per_slate[~slate_t].mean(),
+        })
+    return pd.DataFrame(rows).assign(basis="randomized estimate")
 
 
 # ----------------------------------------------------------------------------------------------

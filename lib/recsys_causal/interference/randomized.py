@@ -400,7 +400,8 @@ def describe_item_lift(table: pd.DataFrame) -> str:
     losses = t["lift_per_slate"].drop("Focal item")
     worst = losses.idxmin()
     return (
-        f"Per slate the promoted item gains {gain:+.3f} expected clicks; the largest loss falls on "
+        f"Per slate the promoted item gains {gain:+.3f} {'clicks (randomized estimate)' if 'basis' in table else 'expected clicks'}; "
+        f"the largest loss falls on "
         f"'{worst.lower()}' items ({losses.min():+.3f}), and all competitors together change by "
         f"{losses.sum():+.3f}."
     )

@@ -34,7 +34,7 @@ def _signed(x: float, digits: int = 3) -> str:
 # ----------------------------------------------------------------------------------------------
 def describe_oracle_checks(checks: pd.DataFrame | None) -> str:
     """Sentence on the oracle: the reconstruction agreement and the share of positive true lifts."""
-    if checks is None:
+    if checks is None or "share_positive_true_lift" not in set(checks["check"]):
         return "A logged experiment has no oracle: every estimate below stands without a true value beside it."
     c = checks.set_index("check")["value"]
     share = c["share_positive_true_lift"]
