@@ -15,7 +15,12 @@ import pandas as pd
 
 from recsys_causal.artifacts import RunStore, builder
 from recsys_causal.interference.click_model import ClickModel
-from recsys_causal.interference.experiment_log import load_experiment_log, log_exposure, uses_log
+from recsys_causal.interference.experiment_log import (
+    load_experiment_log,
+    log_exposure,
+    uses_log,
+    without_unknown_oracle,
+)
 from recsys_causal.interference.exposure import component_table, run_promotion_experiment
 from recsys_causal.interference.randomized import estimate_effects
 
@@ -77,4 +82,6 @@ def build_observed_effects(store: RunStore) -> dict[str, pd.DataFrame]:
     """Randomized estimates of every component and the per-1,000-slates product summary."""
     p = store.params.interference
     res = estimate_effects(store.get(COMPONENT), p.n_randomization, store.params.seed)
-    return {OBSERVED_EFFECTS: res.effects, PRODUCT_SUMMARY: res.product}
+    if not uses_log(p):
+        return {OBSERVED_EFFECTS: res.effects, PRODUCT_SUMMARY: res.product}
+    return {OBSERVED_EFFECTS: without_unknown_oracle(res.effects), PRODUCT_SUMMARY: without_unknown_oracle(res.product)}

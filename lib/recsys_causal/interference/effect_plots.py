@@ -49,7 +49,7 @@ def plot_effect_waterfall(product: pd.DataFrame) -> Any:
     steps = [("focal_gain", "Focal item\n(naive view)"), ("same_cluster_change", "Same-cluster\ncompetitors"),
              ("other_change", "Other\ncompetitors")]
     fig, ax = new_figure(height=3.8)
-    has_oracle = bool(p["oracle_value"].notna().all())
+    has_oracle = "oracle_value" in p and bool(p["oracle_value"].notna().all())
     start = 0.0
     for i, (key, _) in enumerate([*steps, ("total_change", "net")]):
         r = p.loc[key]

@@ -355,6 +355,12 @@ def write_experiment_log(
 # ----------------------------------------------------------------------------------------------
 # The randomization probability
 # ----------------------------------------------------------------------------------------------
+def without_unknown_oracle(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` without its oracle columns when none holds a value (a log has no oracle: absent, not NaN)."""
+    empty = [c for c in ("oracle_value", "covers_oracle") if c in table and table[c].isna().all()]
+    return table.drop(columns=empty)
+
+
 def uses_log(params: InterferenceParams) -> bool:
     """True when the track analyses a logged experiment rather than the simulated promotion."""
     return bool(params.experiment_path)

@@ -284,7 +284,7 @@ def naive_vs_slate(effects: pd.DataFrame) -> pd.DataFrame:
             "ci_95_lower": PER_SLATES * r["ci_95_lower"],
             "ci_95_upper": PER_SLATES * r["ci_95_upper"],
             "randomization_p_value": r["randomization_p_value"],
-            "oracle_value": PER_SLATES * r["oracle_value"],
+            **({"oracle_value": PER_SLATES * r["oracle_value"]} if "oracle_value" in r else {}),
         })
     return pd.DataFrame(rows)
 
@@ -315,9 +315,9 @@ def describe_effects(effects: pd.DataFrame) -> str:
         parts.append(
             f"{r['label']}: {_fmt(k * r['estimate'])} clicks per 1,000 promoted slates "
             f"({_interval(k * r['ci_95_lower'], k * r['ci_95_upper'])}, randomization p = "
-            f"{r['randomization_p_value']:.3f}{_covers(k * r['ci_95_lower'], k * r['ci_95_upper'], k * r['oracle_value'])})."
+            f"{r['randomization_p_value']:.3f}{_covers(k * r['ci_95_lower'], k * r['ci_95_upper'], k * r.get('oracle_value', np.nan))})."
         )
-    covered = effects["covers_oracle"].dropna()
+    covered = effects["covers_oracle"].dropna() if "covers_oracle" in effects else pd.Series(dtype=bool)
     tail = (f" {int(covered.sum())} of {len(covered)} intervals cover the simulator's true effect."
             if len(covered) else "")
     return " ".join(parts) + tail
@@ -360,7 +360,7 @@ def describe_product(product: pd.DataFrame) -> str:
            f"({_interval(-r['ci_95_upper'], -r['ci_95_lower'], 2)})" if r["value"] < 0 else
            f"Competitors gain {r['value']:,.2f} clicks for every click the promoted item gains "
            f"({_interval(r['ci_95_lower'], r['ci_95_upper'], 2)})")
-    if np.isfinite(r["oracle_value"]):
+    if np.isfinite(r.get("oracle_value", np.nan)):
         truth = -r["oracle_value"] if r["value"] < 0 else r["oracle_value"]
         msg += f"; the simulator's true value is {truth:,.2f}"
     return msg + "."
@@ -415,7 +415,7 @@ def describe_waterfall(product: pd.DataFrame) -> str:
         f"Per 1,000 promoted slates the promoted item changes by {_fmt(f, 0)} clicks, same-cluster competitors "
         f"by {_fmt(s, 0)} and other competitors by {_fmt(o, 0)}, a net change of {_fmt(t, 0)}"
     )
-    truth = p.loc["total_change", "oracle_value"]
+    truth = p.loc["total_change", "oracle_value"] if "oracle_value" in p else np.nan
     if np.isfinite(truth):
         text += f" (true net change {_fmt(float(truth), 0)})"
     share = abs(s) / (abs(s) + abs(o)) if (s < 0 and o < 0) else np.nan

@@ -62,8 +62,9 @@ def decomposition_table(effects: pd.DataFrame) -> pd.DataFrame:
             "ci_95_lower": PER * r["ci_95_lower"],
             "ci_95_upper": PER * r["ci_95_upper"],
             "randomization_p_value": r["randomization_p_value"],
-            "oracle_value": PER * r["oracle_value"],
-            "covers_oracle": bool(r["covers_oracle"]) if pd.notna(r["covers_oracle"]) else pd.NA,
+            **({"oracle_value": PER * r["oracle_value"],
+                "covers_oracle": bool(r["covers_oracle"]) if pd.notna(r["covers_oracle"]) else pd.NA}
+               if "oracle_value" in r else {}),
         })
     return pd.DataFrame(rows)
 
@@ -74,11 +75,11 @@ def describe_decomposition(decomp: pd.DataFrame) -> str:
     direct = d.iloc[0]["per_1000_promoted_slates"]
     indirect = d.loc["Indirect: all competitors", "per_1000_promoted_slates"]
     total = d.iloc[-1]["per_1000_promoted_slates"]
-    covered = decomp["covers_oracle"].dropna()
+    covered = decomp["covers_oracle"].dropna() if "covers_oracle" in decomp else pd.Series(dtype=bool)
+    tail = f" {int(covered.sum())} of {len(covered)} intervals cover the simulator's true effect." if len(covered) else ""
     return (
         f"Per 1,000 promoted slates the promoted item gains {_signed(direct)} clicks, its competitors change by "
-        f"{_signed(indirect)}, and the slate as a whole by {_signed(total)} (direct + indirect = total). "
-        f"{int(covered.sum())} of {len(covered)} intervals cover the simulator's true effect."
+        f"{_signed(indirect)}, and the slate as a whole by {_signed(total)} (direct + indirect = total).{tail}"
     )
 
 
@@ -93,7 +94,7 @@ def plot_decomposition(decomp: pd.DataFrame) -> Any:
     ax.barh(y, d["per_1000_promoted_slates"], color=colors, alpha=0.75, height=0.6)
     err = np.vstack([d["per_1000_promoted_slates"] - d["ci_95_lower"], d["ci_95_upper"] - d["per_1000_promoted_slates"]])
     ax.errorbar(d["per_1000_promoted_slates"], y, xerr=err, fmt="none", color="black", capsize=3, label="95% CI")
-    if d["oracle_value"].notna().any():
+    if "oracle_value" in d and d["oracle_value"].notna().any():
         ax.scatter(d["oracle_value"], y, marker="D", color=ORACLE_COLOR, s=22, zorder=3, label="oracle")
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(y, d["effect"])
