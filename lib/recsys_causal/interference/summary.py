@@ -35,15 +35,30 @@ def design_table(params: Any, component: pd.DataFrame, exposure: pd.DataFrame) -
     labels = exposure["exposure_label"].astype("string").value_counts()
     n = len(component)
     promoted = int(component["promotion_applied"].sum())
+    logged = bool(getattr(params, "experiment_path", ""))
+    if logged:
+        from recsys_causal.interference.experiment_log import assignment_probability
+
+        design = (f"{promoted:,} ({100 * promoted / n:.1f}%; a logged experiment, randomization probability "
+                  f"{assignment_probability(params, component):.3g})")
+        sizes = component.filter(like="item_count_").sum(axis=1)
+        size_text = f"{int(sizes.min())}" if sizes.min() == sizes.max() else f"{int(sizes.min())} to {int(sizes.max())}"
+        focal = f"{int(component['focal_seed_position'].min())} to {int(component['focal_seed_position'].max())}"
+        outcome = "the log's outcome on every item of the slate (total and by exposure role)"
+    else:
+        design = (f"{promoted:,} ({100 * promoted / n:.1f}%; complete randomization, "
+                  f"probability {params.promotion_probability:g})")
+        size_text = f"{params.slate_size}"
+        focal = f"{params.focal_min_position} to {params.focal_max_position}"
+        outcome = "simulated clicks on every item of the slate (total and by exposure role)"
     rows = [
-        ("Unit of randomization", "the slate (one per sampled user)"),
+        ("Unit of randomization", "the slate (one per sampled user)" if not logged else "the slate"),
         ("Slates", f"{n:,}"),
-        ("Promoted slates", f"{promoted:,} ({100 * promoted / n:.1f}%; complete randomization, "
-                            f"probability {params.promotion_probability:g})"),
-        ("Items per slate", f"{params.slate_size}"),
-        ("Focal item's seed position", f"{params.focal_min_position} to {params.focal_max_position}"),
+        ("Promoted slates", design),
+        ("Items per slate", size_text),
+        ("Focal item's seed position", focal),
         ("Treatment", "move the focal item to position 1; items above it move down one place"),
-        ("Outcome", "simulated clicks on every item of the slate (total and by exposure role)"),
+        ("Outcome", outcome),
     ]
     for key, label in COMPONENT_LABELS.items():
         rows.append((f"Exposure role: {label.lower()}", f"{int(labels.get(key, 0)):,} item rows"))

@@ -51,7 +51,10 @@ def describe_oracle_checks(checks: pd.DataFrame | None) -> str:
 
 
 def describe_world(params: Any) -> str:
-    """Sentence naming the promotion terms of the click model this run simulates."""
+    """Sentence naming the promotion terms of the click model this run simulates (or saying a log has none)."""
+    if getattr(params, "experiment_path", ""):
+        return ("This run analyses a logged promotion experiment, so the simulated click model and its "
+                "`interference.click_*` parameters play no part in its numbers.")
     return (
         f"This run's click model gives the promoted focal item a logit boost of {params.click_focal_boost:g} "
         f"and charges every other item {params.click_nonfocal_penalty:g}, same-cluster competitors another "
