@@ -186,3 +186,17 @@ def test_a_bad_log_is_one_data_error_naming_file_and_column(edit, needle, runs, 
         check_experiment_log(read_experiment_log(path, p.experiment_columns), path, p)
     msg = str(err.value)
     assert needle in msg and str(path) in msg and "\n" not in msg, msg
+
+
+def test_an_edited_log_makes_the_experiment_stale(runs, tmp_path) -> None:
+    import os
+
+    frame = experiment_log_frame(runs["native"].get(be.EXPOSURE), COLUMNS, ARMS)
+    path = tmp_path / "edited.parquet"
+    frame.to_parquet(path, index=False)
+    params = load_params(TEST, log_overrides(path))
+    before = RunStore(tmp_path / "run", params).expected_key(be.EXPOSURE)
+    frame.assign(clicked=1 - frame["clicked"]).to_parquet(path, index=False)
+    os.utime(path, (1_000_000_000, 1_000_000_000))
+    assert RunStore(tmp_path / "run", params).expected_key(be.EXPOSURE) != before
+    assert RunStore(tmp_path / "run", load_params(TEST)).expected_key(be.EXPOSURE) != before
