@@ -200,3 +200,17 @@ def test_an_edited_log_makes_the_experiment_stale(runs, tmp_path) -> None:
     os.utime(path, (1_000_000_000, 1_000_000_000))
     assert RunStore(tmp_path / "run", params).expected_key(be.EXPOSURE) != before
     assert RunStore(tmp_path / "run", load_params(TEST)).expected_key(be.EXPOSURE) != before
+
+
+def test_an_unbalanced_log_with_an_estimated_probability_weights_by_the_observed_share(runs, tmp_path) -> None:
+    """With π = the share of promoted slates, Horvitz–Thompson equals the difference in means."""
+    frame = experiment_log_frame(runs["native"].get(be.EXPOSURE), COLUMNS, ARMS)
+    dropped = frame.loc[frame["group"].eq(1), "sid"].drop_duplicates().iloc[:30]
+    path = tmp_path / "unbalanced.csv"
+    frame[~frame["sid"].isin(dropped)].to_csv(path, index=False)
+    store = RunStore(tmp_path / "run", load_params(TEST, log_overrides(path, "estimate")))
+    component = store.get(be.COMPONENT)
+    assert assignment_probability(store.params.interference, component) == pytest.approx(
+        component["promotion_applied"].mean()) and component["promotion_applied"].mean() < 0.45
+    aipw = store.get(ba.AIPW_ESTIMATES).set_index("estimator")["estimate"]
+    assert aipw.iloc[1] == pytest.approx(aipw.iloc[0], abs=1e-12)

@@ -31,13 +31,13 @@ def describe_assignment_probability(params: InterferenceParams, component: pd.Da
     """One sentence: the randomization probability the estimators use, and whether it is known or estimated."""
     t = component["promotion_applied"].to_numpy(dtype=np.float64)
     n, n1 = len(t), int(t.sum())
-    share = f"{n1:,} of {n:,} slates ({100 * n1 / n:.1f}%) were promoted"
+    share = f"{n1:,} of {n:,} slates were promoted, {100 * n1 / n:.1f}%"
     prob = assignment_probability(params, component)
     if not uses_log(params):
         return (f"The randomization probability {prob:g} is the simulated design's (`interference.promotion_probability`, "
                 f"complete randomization): {share}.")
     if params.experiment_probability == "estimate":
         return (f"The randomization probability is estimated from the log as the share of promoted slates, "
-                f"{prob:.3f} ({share}; `interference.experiment_probability` = estimate).")
+                f"{prob:.3f}: {share} (`interference.experiment_probability` = estimate).")
     return (f"The randomization probability {prob:g} is known from the design (`interference.experiment_probability`); "
             f"in the log {share}.")
