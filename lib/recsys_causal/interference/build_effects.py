@@ -57,7 +57,8 @@ ESTIMATION_KEYS: tuple[str, ...] = ("n_randomization",)
 # with the same keys, so the slates' freshness key covers them
 @builder(outputs=(EXPOSURE, COMPONENT), section="interference", keys=(*EXPERIMENT_KEYS, *LOG_KEYS), upstream=(SLATES,))
 def build_exposure(store: RunStore) -> dict[str, pd.DataFrame]:
-    """Randomize promotion by slate, simulate clicks, map exposures, sum components per slate."""
+    """Randomize promotion by slate and simulate clicks (or read both from the experiment log), map
+    exposures, sum components per slate."""
     p = store.params.interference
     slates = store.get(SLATES)
     if uses_log(p):
