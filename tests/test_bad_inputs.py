@@ -47,6 +47,40 @@ def _files(tmp: Path) -> dict[str, Path]:
     (deep / "ratings.csv").write_text("userId,movieId,rating,timestamp\n" + rows + "7,2,four,99\n")
     (deep / "movies.csv").write_text("movieId,title,genres\n1,A (1999),Drama\n2,B (2000),Comedy\n3,C (2001),Drama\n")
     out["movielens_bad_value_deep"] = deep
+    out.update(_experiment_logs(tmp))
+    return out
+
+
+LOG_HEADER = "slate_id,user_id,item_id,position,arm,is_focal,click\n"
+
+
+def _experiment_logs(tmp: Path) -> dict[str, Path]:
+    """A small slate-experiment log (4 slates of 3 items) and copies broken one way each."""
+    def rows(arm=None, focal=None, position=None, item=None) -> list[list[object]]:
+        out = []
+        for s in range(4):
+            for k in range(3):
+                out.append([f"s{s}", 10 + s, 100 + k, k + 1,
+                            "promote_focal_item" if s % 2 else "leave_slate_unchanged", int(k == 2), int(k == s % 3)])
+        for fix, col in ((arm, 4), (focal, 5), (position, 3), (item, 2)):
+            if fix is not None:
+                out[fix[0]][col] = fix[1]
+        return out
+
+    variants = {
+        "log_good": rows(),
+        "log_bad_arm": rows(arm=(4, "treatment")),
+        "log_both_arms": rows(arm=(0, "promote_focal_item")),
+        "log_two_focal": rows(focal=(0, 1)),
+        "log_position_13": rows(position=(1, 13)),
+        "log_item_twice": rows(item=(1, 100)),
+    }
+    out = {}
+    for name, body in variants.items():
+        out[name] = tmp / f"{name}.csv"
+        out[name].write_text(LOG_HEADER + "".join(",".join(map(str, r)) + "\n" for r in body))
+    out["log_xlsx"] = tmp / "experiment.xlsx"
+    out["log_xlsx"].write_text("x\n")
     return out
 
 
@@ -155,6 +189,22 @@ CASES = [
     (["--set", "interference.data_path={movielens_empty}"], "ml-empty"),
     (["--set", "interference.data_path={movielens_bad_header}"], "rating"),
     (["--set", "interference.data_path={movielens_bad_value_deep}"], "ratings.csv: column 'rating'"),
+    # slate-experiment logs
+    (["--set", "interference.experiment_path=/nonexistent/experiment.parquet"], "/nonexistent/experiment.parquet"),
+    (["--set", "interference.experiment_path={log_xlsx}"], "expected a .parquet or .csv file"),
+    (["--set", "interference.experiment_path={log_good}", "--set", "interference.experiment_columns.slate=sid"],
+     "{log_good}: no column 'sid' (interference.experiment_columns.slate)"),
+    (["--set", "interference.experiment_path={log_good}", "--set", "interference.experiment_arms.promoted=1"],
+     "{log_good}: column 'arm' (interference.experiment_columns.arm) has 'promote_focal_item'; expected only '1'"),
+    (["--set", "interference.experiment_path={log_bad_arm}"], "{log_bad_arm}: column 'arm' (interference.experiment_columns.arm) has 'treatment'"),
+    (["--set", "interference.experiment_path={log_both_arms}"], "{log_both_arms}: slate 's0' has rows in both arms (column 'arm')"),
+    (["--set", "interference.experiment_path={log_two_focal}"], "{log_two_focal}: slate 's0' has 2 focal items (column 'is_focal')"),
+    (["--set", "interference.experiment_path={log_position_13}"],
+     "{log_position_13}: column 'position' (interference.experiment_columns.position) has position 13 in slate 's0'; expected 1 to 12"),
+    (["--set", "interference.experiment_path={log_item_twice}"], "{log_item_twice}: slate 's0' lists an item twice (column 'item_id')"),
+    (["--set", "interference.experiment_columns.nope=x"], "interference.experiment_columns.nope"),
+    (["--set", "interference.experiment_columns=x"], "interference.experiment_columns.<key>"),
+    (["--set", "interference.experiment_probability=1.5"], "interference.experiment_probability"),
 ]
 
 

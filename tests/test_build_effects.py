@@ -40,6 +40,7 @@ def test_builders_are_registered_with_every_knob():
         assert artifacts.get_builder(name).func is be.build_observed_effects
     click_knobs = {k for k in InterferenceParams.model_fields if k.startswith("click_")}
     assert click_knobs | {"promotion_probability"} == set(be.EXPERIMENT_KEYS)
+    assert set(be.LOG_KEYS) <= set(artifacts.get_builder(IF.EXPOSURE).keys)
     assert "n_randomization" in artifacts.get_builder(IF.OBSERVED_EFFECTS).keys
 
 

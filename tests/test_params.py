@@ -107,6 +107,22 @@ def test_digest_tracks_only_requested_keys():
     assert a.digest("longterm", ["high_watch_threshold"]) != c.digest("longterm", ["high_watch_threshold"])
 
 
+def test_a_nested_group_of_keys_is_set_one_key_at_a_time():
+    base = {"interference": {"experiment_columns": {"user": "u"}}}
+    out = apply_overrides(base, ["interference.experiment_columns.slate=sid", "interference.experiment_arms.promoted=1"])
+    assert out["interference"]["experiment_columns"] == {"user": "u", "slate": "sid"}
+    p = build_params(out)
+    assert (p.interference.experiment_columns.slate, p.interference.experiment_columns.user) == ("sid", "u")
+    assert p.interference.experiment_columns.item == "item_id" and p.interference.experiment_arms.promoted == 1
+    for bad, needle in [("interference.experiment_columns.nope=x", "interference.experiment_columns.nope"),
+                        ("interference.experiment_columns=x", "interference.experiment_columns.<key>"),
+                        ("interference.slate_size.x=1", "'interference.slate_size' is a value")]:
+        with pytest.raises(ParamsError, match=needle.replace(".", r"\.").replace("<", ".").replace(">", ".")):
+            apply_overrides({}, [bad])
+    with pytest.raises(ParamsError, match="interference.experiment_columns.nope"):
+        build_params({"interference": {"experiment_columns": {"nope": "x"}}})
+
+
 def test_apply_overrides_does_not_mutate_input():
     base = {"longterm": {"n_bootstrap": 10}}
     out = apply_overrides(base, ["longterm.n_bootstrap=20"])

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+from pydantic import BaseModel
 
 from recsys_causal.chapters import CHAPTERS, Chapter
 from recsys_causal.params import SECTIONS, Params
@@ -37,7 +38,9 @@ def parameters_source(chapter: Chapter) -> str:
         "params_file = ''  # optional YAML profile, e.g. params/test.yaml",
     ]
     for name, field in fields.items():
-        default = field.default
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, BaseModel):  # a nested group of keys: its values as a dict
+            default = default.model_dump(mode="json")
         desc = _comment_text(field.description or "")
         lines.append(f"{name} = {_literal(default)}  # {desc}")
     return "\n".join(lines)

@@ -147,6 +147,25 @@ class LongtermParams(_Section):
         return self
 
 
+class ExperimentColumns(_Section):
+    """Column names of a slate-experiment log (`interference.experiment_path`), one row per item shown."""
+
+    slate: str = Field("slate_id", description="slate id: the unit of randomization")
+    user: str = Field("user_id", description="user the slate was shown to (a MovieLens userId)")
+    item: str = Field("item_id", description="item shown (a MovieLens movieId)")
+    position: str = Field("position", description="the item's position before any promotion, 1 = top")
+    arm: str = Field("arm", description="the slate's arm (see interference.experiment_arms)")
+    focal: str = Field("is_focal", description="1 on the slate's focal item (the one the promoted arm moves to the top), else 0")
+    outcome: str = Field("click", description="the item's outcome: a click (0/1) or a rating")
+
+
+class ExperimentArms(_Section):
+    """Values of the log's arm column: the promoted arm and the control arm."""
+
+    promoted: str | int = Field("promote_focal_item", description="arm value of slates whose focal item was promoted")
+    control: str | int = Field("leave_slate_unchanged", description="arm value of slates left unchanged")
+
+
 class InterferenceParams(_Section):
     """Knobs of the MovieLens interference track (chapters interference_01 .. interference_04)."""
 
@@ -154,6 +173,19 @@ class InterferenceParams(_Section):
     data_path: str = Field("", description="MovieLens dataset folder; empty = MovieLens-format simulator")
     layout: Literal["auto", "csv", "dat", "100k"] = Field(
         "auto", description="file layout: ml-latest/25m/32m CSV, ml-1m '::' dat, ml-100k u.data; auto detects"
+    )
+    # --- a logged slate experiment (replaces the simulated promotion when given) ---------------
+    experiment_path: str = Field(
+        "", description="slate-experiment log (Parquet or CSV), one row per (slate, position, item); "
+        "empty = simulate the promotion experiment"
+    )
+    experiment_columns: ExperimentColumns = Field(
+        default_factory=ExperimentColumns, description="column names of the experiment log"
+    )
+    experiment_arms: ExperimentArms = Field(default_factory=ExperimentArms, description="values of the log's arm column")
+    experiment_probability: float | Literal["estimate"] = Field(
+        "estimate", description="the log's randomization probability of the promoted arm, or 'estimate' "
+        "(the share of promoted slates in the log)"
     )
     # --- simulator -----------------------------------------------------------------------------
     sim_n_users: int = Field(6040, ge=50, le=500_000, description="simulated users")
@@ -195,6 +227,13 @@ class InterferenceParams(_Section):
             raise ValueError(f"interference.focal_min_position ({self.focal_min_position}) must be at most "
                              f"interference.slate_size ({self.slate_size})")
         return self
+
+    @field_validator("experiment_probability")
+    @classmethod
+    def _probability_range(cls, v: float | str) -> float | str:
+        if isinstance(v, float | int) and not 0.0 < float(v) < 1.0:
+            raise ValueError("expected a probability in (0, 1) or 'estimate'")
+        return v
 
     @field_validator("focal_max_position")
     @classmethod
@@ -301,8 +340,8 @@ def _format_validation_error(exc: ValidationError, origin: str) -> str:
     value = first.get("input")
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
-        section = str(first["loc"][0]) if len(first["loc"]) > 1 else None
-        known = sorted(SECTIONS[section].model_fields) if section in SECTIONS else sorted(
+        owner = _model_at(first["loc"][:-1])
+        known = sorted(owner.model_fields) if owner is not None and len(first["loc"]) > 1 else sorted(
             [*SHARED_KEYS, *SECTIONS]
         )
         return f"{origin}: unknown parameter '{loc}'; known keys here: {', '.join(known)}"
@@ -318,12 +357,22 @@ def _format_validation_error(exc: ValidationError, origin: str) -> str:
     return f"{origin}: parameter '{loc}' = {value!r} is invalid: {msg}{extra}"
 
 
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The parameter class that owns the keys at `loc` (a section, or a group nested in one)."""
+    model: type[BaseModel] | None = Params
+    for key in loc:
+        if model is None or str(key) not in model.model_fields:
+            return None
+        model = nested_section(model, str(key))
+    return model
+
+
 def _expected_form(loc: tuple[Any, ...]) -> str:
+    owner = _model_at(loc[:-1]) if len(loc) >= 2 and loc[0] in SECTIONS else Params
     try:
-        if len(loc) >= 2 and loc[0] in SECTIONS:
-            field = SECTIONS[str(loc[0])].model_fields[str(loc[1])]
-        else:
-            field = Params.model_fields[str(loc[0])]
+        if owner is None:
+            return ""
+        field = owner.model_fields[str(loc[-1] if len(loc) >= 2 and loc[0] in SECTIONS else loc[0])]
     except KeyError:
         return ""
     bits = [type_text(field.annotation)]
@@ -397,20 +446,34 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return path, value
 
 
+def nested_section(model: type[BaseModel], key: str) -> type[BaseModel] | None:
+    """The model class of field `key` when it is itself a group of keys (a nested section), else None."""
+    ann = model.model_fields[key].annotation
+    return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Return a copy of `data` with each `section.key=value` override applied (names checked)."""
     out = json.loads(json.dumps(data))
     for text in overrides:
         path, value = parse_override(text)
         if path[0] in SECTIONS:
-            if len(path) != 2:
-                raise ParamsError(f"override '{text}': expected {path[0]}.<key>=value")
-            if path[1] not in SECTIONS[path[0]].model_fields:
-                known = ", ".join(sorted(SECTIONS[path[0]].model_fields))
-                raise ParamsError(f"override '{text}': unknown parameter '{path[0]}.{path[1]}'; known keys: {known}")
-            if not isinstance(out.get(path[0]), dict):
-                out[path[0]] = {}  # a section left empty (null) in the file
-            out[path[0]][path[1]] = value
+            model: type[BaseModel] | None = SECTIONS[path[0]]
+            node = out
+            for depth, key in enumerate(path[1:], start=1):
+                here = ".".join(path[:depth])
+                if model is None:
+                    raise ParamsError(f"override '{text}': '{here}' is a value, not a section; expected {here}=value")
+                if key not in model.model_fields:
+                    known = ", ".join(sorted(model.model_fields))
+                    raise ParamsError(f"override '{text}': unknown parameter '{here}.{key}'; known keys: {known}")
+                if not isinstance(node.get(path[depth - 1]), dict):
+                    node[path[depth - 1]] = {}  # a section left empty (null) in the file
+                node = node[path[depth - 1]]
+                model = nested_section(model, key)
+            if len(path) < 2 or model is not None:
+                raise ParamsError(f"override '{text}': expected {'.'.join(path)}.<key>=value")
+            node[path[-1]] = value
         elif path[0] in SHARED_KEYS and len(path) == 1:
             out[path[0]] = value
         else:

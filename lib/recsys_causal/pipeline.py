@@ -64,11 +64,15 @@ def preflight(params: Params, sections: Sequence[str]) -> None:
     """Check the data sources of the tracks about to run (folders exist, headers have the columns).
 
     Runs before any chapter so a wrong path, a file lacking a column or data the track cannot
-    analyse (stray dates, negative durations, too short a calendar, no treatment contrast) fails
-    in seconds, with one line.
+    analyse (stray dates, negative durations, too short a calendar, no treatment contrast, a
+    slate-experiment log not randomized by slate) fails in seconds, with one line.
     """
     for section in sections:
         sec = params.section(section)
+        if getattr(sec, "experiment_path", ""):
+            from recsys_causal.interference.experiment_log import load_experiment_log
+
+            load_experiment_log(sec)  # a full read and check of the slate-experiment log
         data_path = getattr(sec, "data_path", "")
         if not data_path:
             continue

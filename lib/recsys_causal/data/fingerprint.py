@@ -21,8 +21,23 @@ def folder_fingerprint(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def file_fingerprint(path: Path) -> str:
+    """Hash of one file's name, size and modification time (fast, content-free)."""
+    st = Path(path).stat()
+    return hashlib.sha256(f"{Path(path).name}:{st.st_size}:{int(st.st_mtime)}".encode()).hexdigest()[:16]
+
+
 def source_fingerprint(params: Params, section: str) -> str:
-    """`files:<hash>` for a real dataset folder, `simulator:<hash>` (seed + sim_* keys) otherwise."""
+    """`files:<hash>` for a real dataset folder, `simulator:<hash>` (seed + sim_* keys) otherwise;
+    with an experiment log (`experiment_path`), `+log:<hash>` of that file is appended."""
+    base = _base_fingerprint(params, section)
+    log = getattr(params.section(section), "experiment_path", "")
+    if log and resolve(log).is_file():
+        return f"{base}+log:{file_fingerprint(resolve(log))}"
+    return base
+
+
+def _base_fingerprint(params: Params, section: str) -> str:
     sec = params.section(section)
     data_path = getattr(sec, "data_path", "")
     if data_path:

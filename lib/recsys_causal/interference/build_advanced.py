@@ -19,10 +19,12 @@ from recsys_causal.interference.aipw import (
     crossfit_nuisances,
 )
 from recsys_causal.interference.build_effects import EXPERIMENT_KEYS
+from recsys_causal.interference.experiment_log import with_assignment_probability
 from recsys_causal.interference.features import (
     ORACLE,
     build_model_table,
     encode_features,
+    has_oracle,
     oracle_slate_lift,
 )
 from recsys_causal.interference.heterogeneity import heterogeneity_table
@@ -50,6 +52,7 @@ ADVANCED_KEYS: tuple[str, ...] = (
     "model_max_depth",
     "segment_min_slates",
     "n_bootstrap",
+    "experiment_probability",
 )
 
 
@@ -58,7 +61,7 @@ class AdvancedResults:
     """The chapter's eight tables, plus the modelling table they came from."""
 
     model_table: pd.DataFrame
-    oracle_checks: pd.DataFrame
+    oracle_checks: pd.DataFrame | None  # None without an oracle (a logged experiment)
     tables: dict[str, pd.DataFrame]
     best_model: str
 
@@ -71,10 +74,12 @@ def advanced_results(
 ) -> AdvancedResults:
     """Everything chapter interference_03 reports.
 
-    Clicks are always simulated by the click model (on simulated or real MovieLens ratings), so
-    the oracle lift of every slate is known and is reported beside every estimate.
+    When clicks are simulated by the click model (on simulated or real MovieLens ratings), the
+    oracle lift of every slate is known and is reported beside every estimate; a logged
+    experiment has no oracle, and its randomization probability is `assignment_probability`'s.
     """
-    oracle, checks = oracle_slate_lift(exposure, params)
+    params = with_assignment_probability(params, component)
+    oracle, checks = oracle_slate_lift(exposure, params) if has_oracle(exposure) else (None, None)
     table = build_model_table(exposure, component, oracle, params)
     enc = encode_features(table)
     nuis = crossfit_nuisances(enc, params, seed)
@@ -90,7 +95,7 @@ def advanced_results(
         aipw_score=aipw_score(y, t, propensity, m1, m0, clip_eps=None),
         policy_score=score,
     )
-    true_lift = table[ORACLE].to_numpy()
+    true_lift = table[ORACLE].to_numpy() if ORACLE in table else None
     summary = cate_summary(cf, {
         "LightGBM": "pred_net_lift_LightGBM",
         "XGBoost": "pred_net_lift_XGBoost",

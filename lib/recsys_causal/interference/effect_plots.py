@@ -31,7 +31,8 @@ def plot_item_lift_by_exposure(table: pd.DataFrame) -> Any:
     lo, hi = min(vals.min(), 0), max(vals.max(), 0)
     pad = 0.05 * (hi - lo)
     ax.set_xlim(lo - pad, hi + 0.8 * (hi - lo))
-    ax.set_xlabel("Change in expected clicks per slate if promoted (simulator's truth)")
+    ax.set_xlabel("Difference in outcome per slate, promoted - control (randomized estimate)" if "basis" in table
+                  else "Change in expected clicks per slate if promoted (simulator's truth)")
     ax.set_ylabel("")
     fig.tight_layout()
     return fig
@@ -48,7 +49,7 @@ def plot_effect_waterfall(product: pd.DataFrame) -> Any:
     steps = [("focal_gain", "Focal item\n(naive view)"), ("same_cluster_change", "Same-cluster\ncompetitors"),
              ("other_change", "Other\ncompetitors")]
     fig, ax = new_figure(height=3.8)
-    has_oracle = bool(p["oracle_value"].notna().all())
+    has_oracle = "oracle_value" in p and bool(p["oracle_value"].notna().all())
     start = 0.0
     for i, (key, _) in enumerate([*steps, ("total_change", "net")]):
         r = p.loc[key]

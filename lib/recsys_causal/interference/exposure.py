@@ -204,7 +204,8 @@ def run_promotion_experiment(
 # Component table
 # ----------------------------------------------------------------------------------------------
 def component_table(exposure: pd.DataFrame) -> pd.DataFrame:
-    """One row per slate: per-component and total sums (columns: `component_columns()`)."""
+    """One row per slate: per-component and total sums (columns: `component_columns()`; those of
+    click probabilities, lifts and the oracle only when the item rows have them)."""
     codes, ids = slate_codes(exposure)
     g = len(ids)
     label_code = pd.Categorical(exposure["exposure_label"].astype(str), categories=list(COMPONENTS)).codes
@@ -229,6 +230,8 @@ def component_table(exposure: pd.DataFrame) -> pd.DataFrame:
     work = exposure.assign(_one=1.0)
     sums: dict[str, np.ndarray] = {}
     for prefix, col in (*_COMPONENT_SUMS, *_ORACLE_SUMS):
+        if col not in work:  # a logged experiment has no click probabilities, lifts or oracle
+            continue
         per_cell = np.bincount(cell, weights=work[col].to_numpy(dtype=np.float64), minlength=g * len(COMPONENTS))
         per_cell = per_cell.reshape(g, len(COMPONENTS))
         for j, c in enumerate(COMPONENTS):
@@ -237,23 +240,27 @@ def component_table(exposure: pd.DataFrame) -> pd.DataFrame:
     def total(col: str) -> np.ndarray:
         return np.bincount(codes, weights=work[col].to_numpy(dtype=np.float64), minlength=g)
 
-    out["total_simulated_clicks"] = total("simulated_click")
-    out["total_expected_clicks"] = total("click_probability")
-    out["total_expected_clicks_no_promotion"] = total("p_no_promotion")
-    out["total_known_probability_lift"] = total("known_probability_lift")
+    for name, col in (("total_simulated_clicks", "simulated_click"), ("total_expected_clicks", "click_probability"),
+                      ("total_expected_clicks_no_promotion", "p_no_promotion"),
+                      ("total_known_probability_lift", "known_probability_lift")):
+        if col in work:
+            out[name] = total(col)
     out.update(sums)
-    out["component_simulated_total"] = sum(sums[f"simulated_clicks_{c}"] for c in COMPONENTS)
-    out["component_expected_total"] = sum(sums[f"expected_clicks_{c}"] for c in COMPONENTS)
-    out["component_known_lift_total"] = sum(sums[f"known_probability_lift_{c}"] for c in COMPONENTS)
-    out["total_expected_clicks_if_promoted"] = total("p_if_promoted")
-    out["total_oracle_lift"] = total("oracle_item_lift")
+    for name, prefix in (("component_simulated_total", "simulated_clicks"), ("component_expected_total", "expected_clicks"),
+                         ("component_known_lift_total", "known_probability_lift")):
+        if f"{prefix}_{COMPONENTS[0]}" in sums:
+            out[name] = sum(sums[f"{prefix}_{c}"] for c in COMPONENTS)
+    for name, col in (("total_expected_clicks_if_promoted", "p_if_promoted"), ("total_oracle_lift", "oracle_item_lift")):
+        if col in work:
+            out[name] = total(col)
     table = pd.DataFrame(out)
     for c in COMPONENTS:
         table[f"item_count_{c}"] = table[f"item_count_{c}"].astype(np.int64)
     int_cols = ["total_simulated_clicks", "component_simulated_total", *(f"simulated_clicks_{c}" for c in COMPONENTS)]
-    table[int_cols] = table[int_cols].round().astype(np.int64)
+    if np.issubdtype(exposure["simulated_click"].dtype, np.integer):  # clicks; a rating outcome stays as it is
+        table[int_cols] = table[int_cols].round().astype(np.int64)
     table["assignment_arm"] = table["assignment_arm"].astype("string")
-    return table[component_columns()]
+    return table[[c for c in component_columns() if c in table]]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -273,7 +280,8 @@ def assignment_balance(exposure: pd.DataFrame, component: pd.DataFrame) -> pd.Da
         displaced_candidates=("would_be_displaced", "sum"),
         slate_mean_relevance=("observed_relevance", "mean"),
     )
-    tab = component.set_index("slate_id")[["promotion_applied", "focal_seed_position", "total_expected_clicks_no_promotion"]]
+    design = ["promotion_applied", "focal_seed_position", "total_expected_clicks_no_promotion"]
+    tab = component.set_index("slate_id")[[c for c in design if c in component.columns]]  # no oracle in a log
     tab = tab.join(focal[["observed_relevance", "liked_rate"]].rename(
         columns={"observed_relevance": "focal_relevance", "liked_rate": "user_liked_rate"}
     )).join(per_slate)
@@ -290,6 +298,8 @@ def assignment_balance(exposure: pd.DataFrame, component: pd.DataFrame) -> pd.Da
     chance_band = 2.0 * np.sqrt(1.0 / t.sum() + 1.0 / (~t).sum())
     rows = []
     for col, label in covariates.items():
+        if col not in tab:
+            continue
         x = pd.to_numeric(tab[col]).to_numpy(dtype=np.float64)
         m1, m0 = np.nanmean(x[t]), np.nanmean(x[~t])
         pooled = np.sqrt((np.nanvar(x[t], ddof=1) + np.nanvar(x[~t], ddof=1)) / 2.0)
@@ -316,6 +326,8 @@ def item_lift_by_exposure(exposure: pd.DataFrame) -> pd.DataFrame:
     """Mean oracle lift per item (p if promoted - p if not) by exposure label x displacement.
 
     Averaged over all slates, whatever their arm: the mechanism the component effects sum up.
+    Without an oracle (a logged experiment) the same columns hold the randomized estimate, the
+    promoted-minus-control difference in mean outcome, and `basis` says so.
     """
     label = exposure["exposure_label"].astype(str).to_numpy()
     moved = exposure["would_be_displaced"].to_numpy().astype(bool)
@@ -330,6 +342,8 @@ def item_lift_by_exposure(exposure: pd.DataFrame) -> pd.DataFrame:
         default=EXPOSURE_GROUPS[4],
     )
     n_slates = exposure["slate_id"].nunique()
+    if "oracle_item_lift" not in exposure:
+        return _estimated_lift_by_group(exposure, group)
     df = pd.DataFrame({
         "group": pd.Categorical(group, categories=list(EXPOSURE_GROUPS), ordered=True),
         "lift": exposure["oracle_item_lift"].to_numpy(dtype=np.float64),
@@ -342,6 +356,27 @@ def item_lift_by_exposure(exposure: pd.DataFrame) -> pd.DataFrame:
     out["lift_per_slate"] = out.pop("lift_sum") / n_slates
     out["group"] = out["group"].astype(str)
     return out
+
+
+def _estimated_lift_by_group(exposure: pd.DataFrame, group: np.ndarray) -> pd.DataFrame:
+    """`item_lift_by_exposure`'s columns from the arms' difference in mean outcome (no oracle)."""
+    codes, ids = slate_codes(exposure)
+    t = exposure["promotion_applied"].to_numpy() == 1
+    slate_t = np.zeros(len(ids), dtype=bool)
+    slate_t[codes] = t
+    y = exposure["simulated_click"].to_numpy(dtype=np.float64)
+    rows = []
+    for g in EXPOSURE_GROUPS:
+        m = group == g
+        per_slate = np.bincount(codes[m], weights=y[m], minlength=len(ids))
+        rows.append({
+            "group": g,
+            "items": int(m.sum()),
+            "mean_item_lift": (y[m & t].mean() if (m & t).any() else np.nan) - (y[m & ~t].mean() if (m & ~t).any() else np.nan),
+            "mean_p_no_promotion": y[m & ~t].mean() if (m & ~t).any() else np.nan,
+            "lift_per_slate": per_slate[slate_t].mean() - per_slate[~slate_t].mean(),
+        })
+    return pd.DataFrame(rows).assign(basis="randomized estimate")
 
 
 # ----------------------------------------------------------------------------------------------

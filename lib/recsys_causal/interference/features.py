@@ -178,6 +178,16 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def has_oracle(exposure: pd.DataFrame) -> bool:
+    """True when the item rows carry the simulator's click probabilities (absent from a logged experiment)."""
+    return all(c in exposure.columns for c in ("p_no_promotion", "known_probability_lift"))
+
+
+def no_oracle_checks() -> pd.DataFrame:
+    """The oracle-checks table of a logged experiment: one row saying there is no oracle."""
+    return pd.DataFrame({"check": ["oracle"], "value": ["none: a logged experiment has no true lift"]})
+
+
 def reconstruct_promoted_probabilities(exposure: pd.DataFrame, params: InterferenceParams) -> pd.DataFrame:
     """Recompute, from the click model's formula, each item's click probability if promoted.
 

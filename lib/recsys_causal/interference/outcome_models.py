@@ -221,11 +221,22 @@ def plot_feature_importance(importance: pd.DataFrame, top: int = 15) -> Any:
 
 
 def plot_predicted_vs_oracle(cf: pd.DataFrame, kind: str, column: str | None = None) -> Any:
-    """Predicted net lift against the oracle lift, one point per slate, with the diagonal."""
+    """Predicted net lift against the oracle lift, one point per slate, with the diagonal (without
+    an oracle: the predicted lift's histogram by arm)."""
     from recsys_causal.style import ARM_COLORS, ORACLE_COLOR, new_figure
 
     col = column or f"pred_net_lift_{kind}"
     fig, ax = new_figure(height=4.2, width=5.2)
+    if ORACLE not in cf:  # a logged experiment: no truth to plot against, so the predictions' spread
+        for arm, flag in (("control", 0), ("treated", 1)):
+            ax.hist(cf.loc[cf[TREATMENT].eq(flag), col], bins=30, alpha=0.55, color=ARM_COLORS[arm],
+                    label="promoted" if flag else "left unchanged")
+        ax.axvline(0, color="grey", linewidth=0.8, linestyle="--")
+        ax.set_xlabel(f"Predicted lift ({kind})")
+        ax.set_ylabel("Slates")
+        ax.legend(title="Assignment", loc="best")
+        fig.tight_layout()
+        return fig
     for arm, flag in (("control", 0), ("treated", 1)):
         part = cf[cf[TREATMENT].eq(flag)]
         ax.scatter(part[ORACLE], part[col], s=10, alpha=0.45, color=ARM_COLORS[arm],

@@ -284,7 +284,7 @@ def naive_vs_slate(effects: pd.DataFrame) -> pd.DataFrame:
             "ci_95_lower": PER_SLATES * r["ci_95_lower"],
             "ci_95_upper": PER_SLATES * r["ci_95_upper"],
             "randomization_p_value": r["randomization_p_value"],
-            "oracle_value": PER_SLATES * r["oracle_value"],
+            **({"oracle_value": PER_SLATES * r["oracle_value"]} if "oracle_value" in r else {}),
         })
     return pd.DataFrame(rows)
 

@@ -31,9 +31,9 @@ def describe_effects(effects: pd.DataFrame) -> str:
         parts.append(
             f"{r['label']}: {_fmt(k * r['estimate'])} clicks per 1,000 promoted slates "
             f"({_interval(k * r['ci_95_lower'], k * r['ci_95_upper'])}, randomization p = "
-            f"{r['randomization_p_value']:.3f}{_covers(k * r['ci_95_lower'], k * r['ci_95_upper'], k * r['oracle_value'])})."
+            f"{r['randomization_p_value']:.3f}{_covers(k * r['ci_95_lower'], k * r['ci_95_upper'], k * r.get('oracle_value', np.nan))})."
         )
-    covered = effects["covers_oracle"].dropna()
+    covered = effects["covers_oracle"].dropna() if "covers_oracle" in effects else pd.Series(dtype=bool)
     tail = (f" {int(covered.sum())} of {len(covered)} intervals cover the simulator's true effect."
             if len(covered) else "")
     return " ".join(parts) + tail
@@ -76,7 +76,7 @@ def describe_product(product: pd.DataFrame) -> str:
            f"({_interval(-r['ci_95_upper'], -r['ci_95_lower'], 2)})" if r["value"] < 0 else
            f"Competitors gain {r['value']:,.2f} clicks for every click the promoted item gains "
            f"({_interval(r['ci_95_lower'], r['ci_95_upper'], 2)})")
-    if np.isfinite(r["oracle_value"]):
+    if np.isfinite(r.get("oracle_value", np.nan)):
         truth = -r["oracle_value"] if r["value"] < 0 else r["oracle_value"]
         msg += f"; the simulator's true value is {truth:,.2f}"
     return msg + "."
@@ -116,7 +116,8 @@ def describe_item_lift(table: pd.DataFrame) -> str:
     losses = t["lift_per_slate"].drop("Focal item")
     worst = losses.idxmin()
     return (
-        f"Per slate the promoted item gains {gain:+.3f} expected clicks; the largest loss falls on "
+        f"Per slate the promoted item gains {gain:+.3f} {'clicks (randomized estimate)' if 'basis' in table else 'expected clicks'}; "
+        f"the largest loss falls on "
         f"'{worst.lower()}' items ({losses.min():+.3f}), and all competitors together change by "
         f"{losses.sum():+.3f}."
     )
@@ -130,7 +131,7 @@ def describe_waterfall(product: pd.DataFrame) -> str:
         f"Per 1,000 promoted slates the promoted item changes by {_fmt(f, 0)} clicks, same-cluster competitors "
         f"by {_fmt(s, 0)} and other competitors by {_fmt(o, 0)}, a net change of {_fmt(t, 0)}"
     )
-    truth = p.loc["total_change", "oracle_value"]
+    truth = p.loc["total_change", "oracle_value"] if "oracle_value" in p else np.nan
     if np.isfinite(truth):
         text += f" (true net change {_fmt(float(truth), 0)})"
     share = abs(s) / (abs(s) + abs(o)) if (s < 0 and o < 0) else np.nan

@@ -36,15 +36,30 @@ def design_table(params: InterferenceParams, component: pd.DataFrame, exposure: 
     labels = exposure["exposure_label"].astype("string").value_counts()
     n = len(component)
     promoted = int(component["promotion_applied"].sum())
+    logged = bool(getattr(params, "experiment_path", ""))
+    if logged:
+        from recsys_causal.interference.experiment_log import assignment_probability
+
+        design = (f"{promoted:,} ({100 * promoted / n:.1f}%; a logged experiment, randomization probability "
+                  f"{assignment_probability(params, component):.3g})")
+        sizes = component.filter(like="item_count_").sum(axis=1)
+        size_text = f"{int(sizes.min())}" if sizes.min() == sizes.max() else f"{int(sizes.min())} to {int(sizes.max())}"
+        focal = f"{int(component['focal_seed_position'].min())} to {int(component['focal_seed_position'].max())}"
+        outcome = "the log's outcome on every item of the slate (total and by exposure role)"
+    else:
+        design = (f"{promoted:,} ({100 * promoted / n:.1f}%; complete randomization, "
+                  f"probability {params.promotion_probability:g})")
+        size_text = f"{params.slate_size}"
+        focal = f"{params.focal_min_position} to {params.focal_max_position}"
+        outcome = "simulated clicks on every item of the slate (total and by exposure role)"
     rows = [
-        ("Unit of randomization", "the slate (one per sampled user)"),
+        ("Unit of randomization", "the slate (one per sampled user)" if not logged else "the slate"),
         ("Slates", f"{n:,}"),
-        ("Promoted slates", f"{promoted:,} ({100 * promoted / n:.1f}%; complete randomization, "
-                            f"probability {params.promotion_probability:g})"),
-        ("Items per slate", f"{params.slate_size}"),
-        ("Focal item's seed position", f"{params.focal_min_position} to {params.focal_max_position}"),
+        ("Promoted slates", design),
+        ("Items per slate", size_text),
+        ("Focal item's seed position", focal),
         ("Treatment", "move the focal item to position 1; items above it move down one place"),
-        ("Outcome", "simulated clicks on every item of the slate (total and by exposure role)"),
+        ("Outcome", outcome),
     ]
     for key, label in COMPONENT_LABELS.items():
         rows.append((f"Exposure role: {label.lower()}", f"{int(labels.get(key, 0)):,} item rows"))
@@ -63,8 +78,9 @@ def decomposition_table(effects: pd.DataFrame) -> pd.DataFrame:
             "ci_95_lower": PER * r["ci_95_lower"],
             "ci_95_upper": PER * r["ci_95_upper"],
             "randomization_p_value": r["randomization_p_value"],
-            "oracle_value": PER * r["oracle_value"],
-            "covers_oracle": bool(r["covers_oracle"]) if pd.notna(r["covers_oracle"]) else pd.NA,
+            **({"oracle_value": PER * r["oracle_value"],
+                "covers_oracle": bool(r["covers_oracle"]) if pd.notna(r["covers_oracle"]) else pd.NA}
+               if "oracle_value" in r else {}),
         })
     return pd.DataFrame(rows)
 
@@ -75,11 +91,11 @@ def describe_decomposition(decomp: pd.DataFrame) -> str:
     direct = d.iloc[0]["per_1000_promoted_slates"]
     indirect = d.loc["Indirect: all competitors", "per_1000_promoted_slates"]
     total = d.iloc[-1]["per_1000_promoted_slates"]
-    covered = decomp["covers_oracle"].dropna()
+    covered = decomp["covers_oracle"].dropna() if "covers_oracle" in decomp else pd.Series(dtype=bool)
+    tail = f" {int(covered.sum())} of {len(covered)} intervals cover the simulator's true effect." if len(covered) else ""
     return (
         f"Per 1,000 promoted slates the promoted item gains {_signed(direct)} clicks, its competitors change by "
-        f"{_signed(indirect)}, and the slate as a whole by {_signed(total)} (direct + indirect = total). "
-        f"{int(covered.sum())} of {len(covered)} intervals cover the simulator's true effect."
+        f"{_signed(indirect)}, and the slate as a whole by {_signed(total)} (direct + indirect = total).{tail}"
     )
 
 
@@ -94,7 +110,7 @@ def plot_decomposition(decomp: pd.DataFrame) -> Any:
     ax.barh(y, d["per_1000_promoted_slates"], color=colors, alpha=0.75, height=0.6)
     err = np.vstack([d["per_1000_promoted_slates"] - d["ci_95_lower"], d["ci_95_upper"] - d["per_1000_promoted_slates"]])
     ax.errorbar(d["per_1000_promoted_slates"], y, xerr=err, fmt="none", color="black", capsize=3, label="95% CI")
-    if d["oracle_value"].notna().any():
+    if "oracle_value" in d and d["oracle_value"].notna().any():
         ax.scatter(d["oracle_value"], y, marker="D", color=ORACLE_COLOR, s=22, zorder=3, label="oracle")
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(y, d["effect"])

@@ -32,8 +32,10 @@ def _signed(x: float, digits: int = 3) -> str:
 # ----------------------------------------------------------------------------------------------
 # Sentences under tables and figures
 # ----------------------------------------------------------------------------------------------
-def describe_oracle_checks(checks: pd.DataFrame) -> str:
+def describe_oracle_checks(checks: pd.DataFrame | None) -> str:
     """Sentence on the oracle: the reconstruction agreement and the share of positive true lifts."""
+    if checks is None or "share_positive_true_lift" not in set(checks["check"]):
+        return "A logged experiment has no oracle: every estimate below stands without a true value beside it."
     c = checks.set_index("check")["value"]
     share = c["share_positive_true_lift"]
     world = ("no slate gains clicks from promotion, so targeting can at best reduce harm"
@@ -49,7 +51,10 @@ def describe_oracle_checks(checks: pd.DataFrame) -> str:
 
 
 def describe_world(params: InterferenceParams) -> str:
-    """Sentence naming the promotion terms of the click model this run simulates."""
+    """Sentence naming the promotion terms of the click model this run simulates (or saying a log has none)."""
+    if params.experiment_path:
+        return ("This run analyses a logged promotion experiment, so the simulated click model and its "
+                "`interference.click_*` parameters play no part in its numbers.")
     return (
         f"This run's click model gives the promoted focal item a logit boost of {params.click_focal_boost:g} "
         f"and charges every other item {params.click_nonfocal_penalty:g}, same-cluster competitors another "
@@ -120,8 +125,21 @@ def describe_importance(importance: pd.DataFrame, top: int = 5) -> str:
     return ". ".join(parts) + "."
 
 
+def describe_predicted_lift(summary: pd.DataFrame) -> str:
+    """Sentence on the CATE models' predictions when there is no oracle to check them against."""
+    sel = summary[summary["selected_by_test_rmse"]].iloc[0]
+    return (
+        f"The model chosen by held-out fit, '{sel['model']}', predicts a mean lift of "
+        f"{_signed(sel['mean_predicted_lift'])} clicks per slate, positive for "
+        f"{100 * sel['share_predicted_positive']:.1f}% of slates; a logged experiment has no oracle, so how well "
+        "these conditional lifts rank slates is judged by the policy values estimated below."
+    )
+
+
 def describe_cate(summary: pd.DataFrame) -> str:
-    """Sentence comparing the CATE models with the oracle."""
+    """Sentence comparing the CATE models with the oracle (or, without one, on their predictions)."""
+    if "cate_rmse_vs_oracle" not in summary:
+        return describe_predicted_lift(summary)
     s = summary.sort_values("cate_rmse_vs_oracle")
     best = s.iloc[0]
     sel = summary[summary["selected_by_test_rmse"]].iloc[0]
@@ -138,6 +156,8 @@ def describe_cate(summary: pd.DataFrame) -> str:
 def describe_scatter(summary: pd.DataFrame, label: str) -> str:
     """Sentence under the predicted-vs-oracle scatter."""
     r = summary.set_index("model").loc[label]
+    if "cate_correlation_vs_oracle" not in r:
+        return "A logged experiment has no oracle lift to plot the predictions against."
     corr = r["cate_correlation_vs_oracle"]
     strength = "barely" if abs(corr) < 0.2 else ("partly" if abs(corr) < 0.6 else "largely")
     return (
@@ -319,7 +339,8 @@ def advanced_takeaways(
             "finding": f"{sel['model']} predicts slate-level lifts with RMSE {_f(sel['cate_rmse_vs_oracle'])} "
                        f"and correlation {_f(sel['cate_correlation_vs_oracle'], 2)} against the oracle; its "
                        f"cross-fitted version (the policy score) has correlation "
-                       f"{_f(policy_row['cate_correlation_vs_oracle'], 2)}.",
+                       f"{_f(policy_row['cate_correlation_vs_oracle'], 2)}."
+            if "cate_rmse_vs_oracle" in cate else describe_predicted_lift(cate),
             "why_it_matters": "A CATE model is only useful for targeting if it ranks slates like the truth does.",
         },
         {
