@@ -10,7 +10,14 @@ from pathlib import Path
 
 from recsys_causal.chapters import CHAPTERS, PARTS, select_chapters
 from recsys_causal.data.errors import DataError
-from recsys_causal.params import SECTIONS, ParamsError, load_params, type_text
+from recsys_causal.params import (
+    SECTIONS,
+    ParamsError,
+    field_default,
+    load_params,
+    nested_model,
+    type_text,
+)
 from recsys_causal.paths import project_root, resolve, runs_dir
 from recsys_causal.runs import (
     RunBusy,
@@ -72,8 +79,10 @@ def cmd_list() -> int:
     print("  seed = 42  [int]  the one seed behind every random choice")
     for section, cls in SECTIONS.items():
         for name, f in cls.model_fields.items():
-            ann = type_text(f.annotation)
-            print(f"  {section}.{name} = {f.default!r}  [{ann}]  {f.description or ''}")
+            group = nested_model(f)
+            for key, g in (group.model_fields.items() if group else [(None, f)]):
+                label = f"{section}.{name}" + (f".{key}" if key else "")
+                print(f"  {label} = {field_default(g)!r}  [{type_text(g.annotation)}]  {g.description or ''}")
     return 0
 
 

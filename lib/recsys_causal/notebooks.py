@@ -14,7 +14,7 @@ from typing import Any
 import nbformat
 
 from recsys_causal.chapters import CHAPTERS, Chapter
-from recsys_causal.params import SECTIONS, Params
+from recsys_causal.params import SECTIONS, Params, field_default
 from recsys_causal.paths import project_root
 
 
@@ -38,7 +38,7 @@ def parameters_source(chapter: Chapter) -> str:
         "params_file = ''  # optional YAML profile, e.g. params/test.yaml",
     ]
     for name, field in fields.items():
-        default = field.default
+        default = field_default(field)
         desc = _comment_text(field.description or "")
         lines.append(f"{name} = {_literal(default)}  # {desc}")
     return "\n".join(lines)

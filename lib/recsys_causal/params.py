@@ -30,11 +30,50 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False, strict=True)
 
 
+class LogColumns(_Section):
+    """Column names of an interaction log (`longterm.columns.*`); the defaults are KuaiRec's."""
+
+    user: str = Field("user_id", min_length=1, description="integer user id")
+    item: str = Field("video_id", min_length=1, description="item id (with timestamp, the key of duplicate rows)")
+    timestamp: str = Field(
+        "timestamp", description="event time: epoch seconds or a timestamp; empty = none (no duplicate removal)"
+    )
+    date: str = Field(
+        "date", description="calendar day: a date, YYYYMMDD or YYYY-MM-DD; empty = the UTC day of the timestamp"
+    )
+    engagement: str = Field(
+        "watch_ratio", min_length=1,
+        description="numeric engagement of one event; high-engagement when >= longterm.high_watch_threshold",
+    )
+    duration: str = Field("play_duration", description="play duration in ms; empty = none (counted as 0)")
+
+    @model_validator(mode="after")
+    def _a_day_source(self) -> LogColumns:
+        if not self.timestamp.strip() and not self.date.strip():
+            raise ValueError("longterm.columns.timestamp and longterm.columns.date are both empty: "
+                             "name at least one, so each event has a day")
+        return self
+
+
 class LongtermParams(_Section):
     """Knobs of the KuaiRec long-term track (chapters longterm_01 .. longterm_06)."""
 
     # --- data source -------------------------------------------------------------------------
-    data_path: str = Field("", description="KuaiRec dataset folder; empty = KuaiRec-format simulator")
+    data_path: str = Field(
+        "", description="KuaiRec dataset folder, or an interaction log: a Parquet file, a folder of Parquet "
+        "files (Hive-partitioned or not), a glob or a CSV file; empty = KuaiRec-format simulator",
+    )
+    columns: LogColumns = Field(
+        default_factory=LogColumns, description="column names of the log (defaults: KuaiRec's), e.g. columns.user=uid"
+    )
+    engine: Literal["duckdb", "pandas", "spark"] = Field(
+        "duckdb", description="engine of the panel query: duckdb (default), pandas (reference) or spark"
+    )
+    memory_limit: str = Field(
+        "1GB",
+        description="DuckDB memory limit of the panel query (spills to disk beyond it), e.g. 4GB",
+    )
+    spark_master: str = Field("local[2]", min_length=1, description="Spark master URL when engine is spark")
     matrix: Literal["small_matrix", "big_matrix"] = Field(
         "small_matrix", description="which KuaiRec interaction file to analyse"
     )
@@ -64,14 +103,17 @@ class LongtermParams(_Section):
         0.0, ge=0.0, le=10.0, description="strength of a confounder the analyst cannot see"
     )
     # --- panel ---------------------------------------------------------------------------------
-    high_watch_threshold: float = Field(1.0, gt=0.0, le=100.0, description="a play is high-watch when watch_ratio >= this")
+    high_watch_threshold: float = Field(
+        1.0, gt=0.0, le=1e12,
+        description="a play is high-watch (high-engagement) when watch_ratio (the engagement column) >= this",
+    )
     treatment_cutoff: float | Literal["median"] = Field(
         0.5, description="a day is treated when its high-watch share >= this (a share in [0,1] or 'median')"
     )
     outcome_horizon_days: int = Field(7, ge=1, le=60, description="days after the treatment day summed into the outcome")
     watch_ratio_cap: float = Field(
-        5.0, gt=0.0, le=1000.0,
-        description="watch ratios above this are capped before daily averages (the high-watch share uses raw values)",
+        5.0, gt=0.0, le=1e12,
+        description="watch ratios (engagement values) above this are capped before daily averages (the high-watch share uses raw values)",
     )
     # --- nuisance models ---------------------------------------------------------------------
     n_folds: int = Field(5, ge=2, le=20, description="GroupKFold folds (grouped by user) for cross-fitting")
@@ -101,6 +143,15 @@ class LongtermParams(_Section):
         if isinstance(v, float | int) and not 0.0 <= float(v) <= 1.0:
             raise ValueError("expected a share in [0, 1] or 'median'")
         return v
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory_size(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(r"\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", v):
+            raise ValueError("expected a size such as 512MB or 4GB")
+        return v.strip()
 
     @field_validator("sim_start_date", mode="before")
     @classmethod
@@ -289,6 +340,9 @@ def _format_validation_error(exc: ValidationError, origin: str) -> str:
         known = sorted(SECTIONS[section].model_fields) if section in SECTIONS else sorted(
             [*SHARED_KEYS, *SECTIONS]
         )
+        group = _group_model(first["loc"])
+        if group is not None:
+            known = sorted(group.model_fields)
         return f"{origin}: unknown parameter '{loc}'; known keys here: {', '.join(known)}"
     if isinstance(msg, str) and msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
@@ -302,9 +356,20 @@ def _format_validation_error(exc: ValidationError, origin: str) -> str:
     return f"{origin}: parameter '{loc}' = {value!r} is invalid: {msg}{extra}"
 
 
+def _group_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The nested group (e.g. LogColumns) a location below a section points into, else None."""
+    if len(loc) < 3 or loc[0] not in SECTIONS:
+        return None
+    field = SECTIONS[str(loc[0])].model_fields.get(str(loc[1]))
+    return nested_model(field) if field is not None else None
+
+
 def _expected_form(loc: tuple[Any, ...]) -> str:
     try:
-        if len(loc) >= 2 and loc[0] in SECTIONS:
+        group = _group_model(loc)
+        if group is not None:
+            field = group.model_fields[str(loc[2])]
+        elif len(loc) >= 2 and loc[0] in SECTIONS:
             field = SECTIONS[str(loc[0])].model_fields[str(loc[1])]
         else:
             field = Params.model_fields[str(loc[0])]
@@ -381,20 +446,43 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return path, value
 
 
+def nested_model(field: Any) -> type[BaseModel] | None:
+    """The model class of a nested parameter group (e.g. `longterm.columns`), else None."""
+    ann = field.annotation
+    return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+
+
+def field_default(field: Any) -> Any:
+    """A field's default as plain data (a nested group becomes a dict)."""
+    value = field.get_default(call_default_factory=True)
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Return a copy of `data` with each `section.key=value` override applied (names checked)."""
     out = json.loads(json.dumps(data))
     for text in overrides:
         path, value = parse_override(text)
         if path[0] in SECTIONS:
-            if len(path) != 2:
+            model: type[BaseModel] = SECTIONS[path[0]]
+            target = out
+            for depth, name in enumerate(path[:-1]):  # sections, then nested groups (longterm.columns)
+                if depth and (name not in model.model_fields or nested_model(model.model_fields[name]) is None):
+                    raise ParamsError(f"override '{text}': expected {'.'.join(path[:depth])}.<key>=value")
+                if depth:
+                    model = nested_model(model.model_fields[name])  # type: ignore[assignment]
+                if not isinstance(target.get(name), dict):
+                    target[name] = {}  # a section left empty (null) in the file
+                target = target[name]
+            if len(path) < 2:
                 raise ParamsError(f"override '{text}': expected {path[0]}.<key>=value")
-            if path[1] not in SECTIONS[path[0]].model_fields:
-                known = ", ".join(sorted(SECTIONS[path[0]].model_fields))
-                raise ParamsError(f"override '{text}': unknown parameter '{path[0]}.{path[1]}'; known keys: {known}")
-            if not isinstance(out.get(path[0]), dict):
-                out[path[0]] = {}  # a section left empty (null) in the file
-            out[path[0]][path[1]] = value
+            if path[-1] not in model.model_fields:
+                known = ", ".join(sorted(model.model_fields))
+                raise ParamsError(f"override '{text}': unknown parameter '{'.'.join(path)}'; known keys: {known}")
+            if nested_model(model.model_fields[path[-1]]) is not None:
+                raise ParamsError(f"override '{text}': '{'.'.join(path)}' is a group; set one of its keys, "
+                                  f"e.g. {'.'.join(path)}.{next(iter(nested_model(model.model_fields[path[-1]]).model_fields))}=...")
+            target[path[-1]] = value
         elif path[0] in SHARED_KEYS and len(path) == 1:
             out[path[0]] = value
         else:
