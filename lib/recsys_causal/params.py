@@ -105,7 +105,7 @@ class LongtermParams(_Section):
     # --- panel ---------------------------------------------------------------------------------
     high_watch_threshold: float = Field(
         1.0, gt=0.0, le=1e12,
-        description="a play is high-watch (high-engagement) when watch_ratio (the engagement column) >= this",
+        description="a play is high-watch when watch_ratio >= this",
     )
     treatment_cutoff: float | Literal["median"] = Field(
         0.5, description="a day is treated when its high-watch share >= this (a share in [0,1] or 'median')"
@@ -113,7 +113,7 @@ class LongtermParams(_Section):
     outcome_horizon_days: int = Field(7, ge=1, le=60, description="days after the treatment day summed into the outcome")
     watch_ratio_cap: float = Field(
         5.0, gt=0.0, le=1e12,
-        description="watch ratios (engagement values) above this are capped before daily averages (the high-watch share uses raw values)",
+        description="watch ratios above this are capped before daily averages (the high-watch share uses raw values)",
     )
     # --- nuisance models ---------------------------------------------------------------------
     n_folds: int = Field(5, ge=2, le=20, description="GroupKFold folds (grouped by user) for cross-fitting")

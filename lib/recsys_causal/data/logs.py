@@ -355,3 +355,75 @@ def _check_values(con: Any, source: LogSource, col: str, role: str, parsed: str,
     if bad:
         raise DataError(f"{source.label}: column '{col}' (longterm.columns.{role}) has a value {bad[0][0]!r} "
                         f"that does not parse (expected {expected})")
+
+
+# ----------------------------------------------------------------------------------------------
+# The reference reader: the canonical table in pandas (for the pandas engine and the tests)
+# ----------------------------------------------------------------------------------------------
+def load_log_frame(source: LogSource, duplicate_policy: str = "keep_first", memory_limit: str = "1GB",
+                   forms: ColumnForms | None = None) -> tuple[Any, Any]:
+    """Read a log into the canonical interaction table of `recsys_causal.data.kuairec` and a `LoadReport`.
+
+    The columns come through `events_sql` (the projection every engine uses); duplicates of
+    (user, item, timestamp) are removed in file order as the KuaiRec loader does.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from recsys_causal.data.kuairec import OUTLIER_WATCH_RATIO, LoadReport, _duplicated
+
+    forms = forms or check_log(source, memory_limit)
+    con = connect(memory_limit)
+    con.execute("SET preserve_insertion_order = true")  # file order decides which duplicate is first
+    try:
+        df = con.sql(f"SELECT * FROM ({events_sql(source, forms, duckdb_relation(source))}) AS e").to_arrow_table().to_pandas()
+    finally:
+        con.close()
+    report = LoadReport(file=source.label, duplicate_policy=duplicate_policy, rows_read=len(df))
+    for col, role in (("user_id", "user"), ("engagement", "engagement"), ("play_duration", "duration")):
+        n = int(df[col].isna().sum())
+        if n and source.col(role):
+            raise DataError(f"{source.label}: column '{source.col(role)}' (longterm.columns.{role}) has {n:,} "
+                            "empty value(s) (expected a value in every row)")
+    has_time = df["event_day"].notna() & (df["ts_key"].notna() if source.col("timestamp") else True)
+    report.rows_missing_date = int((~has_time).sum())
+    df = df.loc[has_time].reset_index(drop=True)
+    day = pd.to_datetime(df["event_day"])
+    date = (day.dt.year * 10000 + day.dt.month * 100 + day.dt.day).to_numpy().astype(np.int32)
+    user = df["user_id"].to_numpy().astype(np.int64)
+    if source.col("timestamp"):
+        ts = df["ts_key"]
+        ts_int = (pd.to_datetime(ts).to_numpy().astype("datetime64[us]").astype(np.int64)
+                  if forms.ts == "timestamp" else ts.to_numpy().astype(np.int64))
+        items = pd.factorize(df["item_key"].to_numpy())[0].astype(np.int64)
+        dup = _duplicated(user, items, ts_int)
+    else:
+        dup = np.zeros(len(df), dtype=bool)
+    report.duplicate_rows = int(dup.sum())
+    keep = ~dup if duplicate_policy == "keep_first" else np.ones(len(df), dtype=bool)
+    report.duplicates_removed = int(dup.sum()) if duplicate_policy == "keep_first" else 0
+    out = pd.DataFrame({
+        "user_id": user[keep], "video_id": pd.factorize(df["item_key"].to_numpy())[0][keep].astype(np.int64),
+        "play_duration": df["play_duration"].to_numpy(dtype="float64")[keep], "date": date[keep],
+        "watch_ratio": df["engagement"].to_numpy(dtype="float64")[keep],
+    })
+    if out.empty:
+        raise DataError(f"{source.label}: no rows with a day (expected at least one interaction)")
+    wr = out["watch_ratio"].to_numpy()
+    report.rows_kept = len(out)
+    report.rows_watch_ratio_above_threshold = int((wr > OUTLIER_WATCH_RATIO).sum())
+    report.max_watch_ratio = float(wr.max())
+    report.users = int(out["user_id"].nunique())
+    report.first_date, report.last_date = int(out["date"].min()), int(out["date"].max())
+    return out, report
+
+
+def source_files_fingerprint(source: LogSource) -> str:
+    """Hash of the matched files' names, sizes and modification times (or of the URL)."""
+    import hashlib
+
+    h = hashlib.sha256(source.pattern.encode())
+    for f in source.files:
+        st = f.stat()
+        h.update(f"{f}:{st.st_size}:{int(st.st_mtime)}".encode())
+    return h.hexdigest()[:16]
