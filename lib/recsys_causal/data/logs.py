@@ -294,6 +294,10 @@ def check_log(source: LogSource, memory_limit: str = "1GB") -> ColumnForms:
     """
     import duckdb
 
+    if source.kind == "kuairec":  # the KuaiRec header check first, with its own messages
+        from recsys_causal.data.kuairec import validate_folder
+
+        validate_folder(source.files[0].parent, source.files[0].stem)
     if source.remote:
         return ColumnForms("date" if source.col("date") else "epoch", "epoch" if source.col("timestamp") else "none")
     con = connect(memory_limit, threads=1)
@@ -314,7 +318,8 @@ def check_log(source: LogSource, memory_limit: str = "1GB") -> ColumnForms:
                                 f"{types[col]} (expected {what})")
         used = [source.col(r) for r in ROLES if source.col(r)]
         sel = ", ".join(ident(c) for c in dict.fromkeys(used))
-        rows = con.execute(f"SELECT {sel} FROM {duckdb_relation(source)} LIMIT {SAMPLE_ROWS}").fetchall()
+        con.execute(f"CREATE TEMP TABLE log_sample AS SELECT {sel} FROM {duckdb_relation(source)} LIMIT {SAMPLE_ROWS}")
+        rows = con.execute("SELECT * FROM log_sample").fetchall()
         names = list(dict.fromkeys(used))
         sample = {c: [r[i] for r in rows] for i, c in enumerate(names)}
         forms = column_forms(source, types, sample)
@@ -350,8 +355,7 @@ def check_log(source: LogSource, memory_limit: str = "1GB") -> ColumnForms:
 
 def _check_values(con: Any, source: LogSource, col: str, role: str, parsed: str, expected: str) -> None:
     bad = con.execute(
-        f"SELECT {ident(col)} FROM (SELECT * FROM {duckdb_relation(source)} LIMIT {SAMPLE_ROWS}) "
-        f"WHERE {ident(col)} IS NOT NULL AND ({parsed}) IS NULL LIMIT 1").fetchall()
+        f"SELECT {ident(col)} FROM log_sample WHERE {ident(col)} IS NOT NULL AND ({parsed}) IS NULL LIMIT 1").fetchall()
     if bad:
         raise DataError(f"{source.label}: column '{col}' (longterm.columns.{role}) has a value {bad[0][0]!r} "
                         f"that does not parse (expected {expected})")

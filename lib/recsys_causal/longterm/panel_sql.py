@@ -11,7 +11,8 @@ The query is written once, in DuckDB's dialect; `to_spark` transpiles it with SQ
 
   log_source  the files (DuckDB `read_parquet` / `read_csv`; Spark `spark.read`)
   events      the canonical projection (`recsys_causal.data.logs.events_sql`)
-  daily       one row per active user-day (duplicates of user, item, timestamp collapsed first;
+  daily       one row per user-day, in one scan of the files (duplicates of user, item, timestamp
+              collapsed first; rows without a day and empty values counted for the load report;
               engagement sums are exact DECIMAL sums, so they do not depend on the order in which
               parallel workers add them: the panel is byte-identical from run to run)
   panel       windows over `daily`; only this (and a few counts) comes back to pandas
@@ -59,21 +60,35 @@ def _num(x: float) -> str:
 
 def daily_sql(source: LogSource, high_watch_threshold: float, watch_ratio_cap: float,
               duplicate_policy: str = "keep_first") -> str:
-    """SELECT of one row per active user-day from the `events` view (duplicates collapsed first)."""
+    """SELECT of one row per (user, day) from the `events` view, in one scan of the log.
+
+    Duplicates of (user, item, timestamp, day) are collapsed first (`keep_first`). Events without a
+    day (or a time, when a timestamp is mapped) land in rows that are not `ok`: they are only
+    counted, as are empty engagement or duration values, so the load report needs no second scan.
+    """
     thr, cap = _num(high_watch_threshold), _num(watch_ratio_cap)
     dedup = duplicate_policy == "keep_first" and bool(source.col("timestamp"))
+    ok = "event_day IS NOT NULL" + (" AND ts_key IS NOT NULL" if source.col("timestamp") else "")
+    nulls = ("SUM(CASE WHEN engagement IS NULL THEN 1 ELSE 0 END) AS null_engagement, "
+             "SUM(CASE WHEN play_duration IS NULL THEN 1 ELSE 0 END) AS null_duration")
     rows = (
-        "SELECT user_id, event_day, MIN(play_duration) AS play_duration, MIN(engagement) AS engagement, "
-        "COUNT(*) - 1 AS extra FROM valid_events GROUP BY user_id, item_key, ts_key, event_day"
+        f"SELECT user_id, event_day, {ok} AS ok, MIN(play_duration) AS play_duration, MIN(engagement) AS engagement, "
+        f"COUNT(*) AS copies, {nulls} FROM events GROUP BY user_id, item_key, ts_key, event_day"
         if dedup else
-        "SELECT user_id, event_day, play_duration, engagement, 0 AS extra FROM valid_events"
+        f"SELECT user_id, event_day, {ok} AS ok, play_duration, engagement, 1 AS copies, "
+        "CASE WHEN engagement IS NULL THEN 1 ELSE 0 END AS null_engagement, "
+        "CASE WHEN play_duration IS NULL THEN 1 ELSE 0 END AS null_duration FROM events"
     )
     return (
-        f"SELECT user_id, event_day, COUNT(*) AS n, SUM(play_duration) AS play_ms, "
-        f"CAST(SUM(CAST(LEAST(engagement, {cap}) AS {DECIMAL})) AS DOUBLE) AS wr_sum, "
-        f"SUM(CASE WHEN engagement >= {thr} THEN 1 ELSE 0 END) AS n_high, SUM(extra) AS duplicates, "
-        f"MAX(engagement) AS max_engagement, "
-        f"SUM(CASE WHEN engagement > {_num(OUTLIER_WATCH_RATIO)} THEN 1 ELSE 0 END) AS n_above "
+        "SELECT user_id, event_day, SUM(CASE WHEN ok THEN 1 ELSE 0 END) AS n, "
+        "SUM(CASE WHEN ok THEN play_duration END) AS play_ms, "
+        f"CAST(SUM(CASE WHEN ok THEN CAST(LEAST(engagement, {cap}) AS {DECIMAL}) END) AS DOUBLE) AS wr_sum, "
+        f"SUM(CASE WHEN ok AND engagement >= {thr} THEN 1 ELSE 0 END) AS n_high, "
+        "SUM(CASE WHEN ok THEN copies - 1 ELSE 0 END) AS duplicates, "
+        "MAX(CASE WHEN ok THEN engagement END) AS max_engagement, "
+        f"SUM(CASE WHEN ok AND engagement > {_num(OUTLIER_WATCH_RATIO)} THEN 1 ELSE 0 END) AS n_above, "
+        "SUM(CASE WHEN ok THEN 0 ELSE copies END) AS no_time, SUM(copies) AS rows_read, "
+        "SUM(null_engagement) AS null_engagement, SUM(null_duration) AS null_duration "
         f"FROM ({rows}) AS r GROUP BY user_id, event_day"
     )
 
@@ -85,7 +100,8 @@ def _grid_sql() -> str:
         "CAST(d.n AS BIGINT) AS interactions, d.play_ms / 1000.0 AS total_play_duration_sec, "
         "d.wr_sum / d.n AS avg_watch_ratio, CAST(d.n_high AS DOUBLE) / d.n AS high_watch_share, "
         "CAST(1 AS BIGINT) AS active_day, d.duplicates, d.max_engagement, d.n_above "
-        "FROM daily AS d CROSS JOIN (SELECT MIN(event_day) AS first_day, MAX(event_day) AS last_day FROM daily) AS cal"
+        "FROM active_days AS d CROSS JOIN (SELECT MIN(event_day) AS first_day, MAX(event_day) AS last_day "
+        "FROM active_days) AS cal"
     )
 
 
@@ -126,21 +142,18 @@ def counts_sql(outcome_horizon_days: int) -> str:
     )
 
 
+def active_days_sql() -> str:
+    """SELECT of the active user-days of `daily` (rows with a user, a day and at least one event)."""
+    return "SELECT * FROM daily WHERE n > 0 AND user_id IS NOT NULL AND event_day IS NOT NULL"
+
+
 def stats_sql() -> str:
-    """SELECT of the rows read, rows without a day or time, and empty ids/values, from `events`."""
+    """SELECT of the rows read, rows without a day or time, and empty ids/values, from `daily`."""
     return (
-        "SELECT COUNT(*) AS rows_read, "
-        "SUM(CASE WHEN event_day IS NULL THEN 1 ELSE 0 END) AS no_day, "
-        "SUM(CASE WHEN user_id IS NULL THEN 1 ELSE 0 END) AS no_user, "
-        "SUM(CASE WHEN engagement IS NULL THEN 1 ELSE 0 END) AS no_engagement, "
-        "SUM(CASE WHEN play_duration IS NULL THEN 1 ELSE 0 END) AS no_duration FROM events"
+        "SELECT SUM(rows_read) AS rows_read, SUM(CASE WHEN user_id IS NULL THEN 0 ELSE no_time END) AS no_time, "
+        "SUM(CASE WHEN user_id IS NULL THEN rows_read ELSE 0 END) AS no_user, "
+        "SUM(null_engagement) AS no_engagement, SUM(null_duration) AS no_duration FROM daily"
     )
-
-
-def valid_sql(source: LogSource) -> str:
-    """SELECT of the events that can be placed on a day (and in time, when a timestamp is mapped)."""
-    cond = "event_day IS NOT NULL" + (" AND ts_key IS NOT NULL" if source.col("timestamp") else "")
-    return f"SELECT * FROM events WHERE {cond}"
 
 
 def to_spark(sql: str) -> str:
@@ -241,32 +254,31 @@ def build_panel_sql(
     forms = forms or check_log(source, memory_limit)
     statements = {
         "events": events_sql(source, forms),
-        "valid_events": valid_sql(source),
         "daily": daily_sql(source, high_watch_threshold, watch_ratio_cap, duplicate_policy),
+        "active_days": active_days_sql(),
         "stats": stats_sql(),
         "counts": counts_sql(outcome_horizon_days),
         "panel": panel_sql(outcome_horizon_days),
     }
     with _runner(engine, source, memory_limit, spark_master, threads) as r:
         r.view("events", statements["events"])
-        r.view("valid_events", statements["valid_events"])
+        r.table("daily", statements["daily"])
+        r.view("active_days", statements["active_days"])
         stats = r.frame(statements["stats"]).iloc[0]
         for key, role in (("no_user", "user"), ("no_engagement", "engagement"), ("no_duration", "duration")):
             n = int(stats[key] or 0)
             if n and source.col(role):
                 raise DataError(f"{source.label}: column '{source.col(role)}' (longterm.columns.{role}) has {n:,} "
                                 "empty value(s) (expected a value in every row)")
-        r.table("daily", statements["daily"])
         counts = r.frame(statements["counts"]).iloc[0]
         if not int(counts["active_user_days"] or 0):
             raise DataError(f"{source.label}: no rows with a day (expected at least one interaction)")
         panel = r.frame(statements["panel"])
     result = finish_panel(panel, counts, high_watch_threshold, treatment_cutoff, outcome_horizon_days,
                           watch_ratio_cap)
-    no_time = int(stats["rows_read"]) - int(counts["rows_kept"]) - int(counts["duplicates"] or 0)
     dups = int(counts["duplicates"] or 0)
     report = LoadReport(file=source.label, duplicate_policy=duplicate_policy, rows_read=int(stats["rows_read"]),
-                        rows_missing_date=no_time, duplicate_rows=dups,
+                        rows_missing_date=int(stats["no_time"] or 0), duplicate_rows=dups,
                         duplicates_removed=dups if duplicate_policy == "keep_first" else 0,
                         rows_kept=int(counts["rows_kept"]), rows_watch_ratio_above_threshold=int(counts["n_above"]),
                         max_watch_ratio=float(counts["max_engagement"]), users=int(counts["users"]),
@@ -285,7 +297,7 @@ def count_duplicates(source: LogSource, forms: ColumnForms, engine: Engine, memo
            "GROUP BY user_id, item_key, ts_key, event_day) AS g")
     with _runner(engine, source, memory_limit, spark_master, threads) as r:
         r.view("events", events_sql(source, forms))
-        r.view("valid_events", valid_sql(source))
+        r.view("valid_events", "SELECT * FROM events WHERE event_day IS NOT NULL AND ts_key IS NOT NULL")
         return int(r.frame(sql).iloc[0, 0] or 0)
 
 
