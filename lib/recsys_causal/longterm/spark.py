@@ -28,9 +28,10 @@ def spark_session(master: str = "local[2]") -> Any:
     b = (SparkSession.builder.master(master).appName(APP_NAME)
          .config("spark.sql.session.timeZone", "UTC")
          .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-         .config("spark.ui.enabled", "false"))
+         .config("spark.ui.enabled", "false")
+         .config("spark.ui.showConsoleProgress", "false"))
     if master.startswith("local"):
-        b = b.config("spark.sql.shuffle.partitions", "4").config("spark.driver.host", "127.0.0.1")
+        b = b.config("spark.sql.shuffle.partitions", "2").config("spark.driver.host", "127.0.0.1")
     spark = b.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
