@@ -431,3 +431,10 @@ def source_files_fingerprint(source: LogSource) -> str:
         st = f.stat()
         h.update(f"{f}:{st.st_size}:{int(st.st_mtime)}".encode())
     return h.hexdigest()[:16]
+
+
+def describe_longterm_data(params: Any) -> str:
+    """One sentence naming the long-term track's data (a `LongtermParams`): the log and its mapping, or the simulator."""
+    if not params.data_path:
+        return "The long-term track reads the KuaiRec-format simulator's file (simulated data)."
+    return describe_source(resolve_source(params.data_path, params.matrix, params.columns), params.high_watch_threshold)
