@@ -50,7 +50,12 @@ from recsys_causal.longterm.panel import (
     PanelResult,
 )
 
-DECIMAL = "DECIMAL(38, 18)"  # exact, order-independent sums of capped engagement values
+
+def decimal_type(watch_ratio_cap: float) -> str:
+    """DECIMAL(18, s) holding values up to the cap: exact, order-independent 64-bit sums of capped
+    engagement (s = 17 - digits of the cap's integer part, e.g. 16 decimals for a cap of 5)."""
+    digits = len(str(int(abs(watch_ratio_cap))))
+    return f"DECIMAL(18, {max(0, 17 - digits)})"
 Engine = Literal["duckdb", "spark"]
 
 
@@ -82,7 +87,7 @@ def daily_sql(source: LogSource, high_watch_threshold: float, watch_ratio_cap: f
     return (
         "SELECT user_id, event_day, SUM(CASE WHEN ok THEN 1 ELSE 0 END) AS n, "
         "SUM(CASE WHEN ok THEN play_duration END) AS play_ms, "
-        f"CAST(SUM(CASE WHEN ok THEN CAST(LEAST(engagement, {cap}) AS {DECIMAL}) END) AS DOUBLE) AS wr_sum, "
+        f"CAST(SUM(CASE WHEN ok THEN CAST(LEAST(engagement, {cap}) AS {decimal_type(watch_ratio_cap)}) END) AS DOUBLE) AS wr_sum, "
         f"SUM(CASE WHEN ok AND engagement >= {thr} THEN 1 ELSE 0 END) AS n_high, "
         "SUM(CASE WHEN ok THEN copies - 1 ELSE 0 END) AS duplicates, "
         "MAX(CASE WHEN ok THEN engagement END) AS max_engagement, "
@@ -109,9 +114,13 @@ def panel_sql(outcome_horizon_days: int) -> str:
     """SELECT of the panel (without treatment and day names) from the `daily` table."""
     H = int(outcome_horizon_days)
 
+    w = "OVER (PARTITION BY user_id ORDER BY c)"
+
     def at(f: str, k: int) -> str:
-        return (f"COALESCE(SUM({f}) OVER (PARTITION BY user_id ORDER BY c RANGE BETWEEN {k} PRECEDING "
-                f"AND {k} PRECEDING), 0)")
+        # the value on day c - k: the row j <= k places back when its day is c - k (days are unique
+        # and increasing per user), else 0 (an inactive day); LAG shares one sort for every feature
+        cases = " ".join(f"WHEN LAG(c, {j}) {w} = c - {k} THEN LAG({f}, {j}) {w}" for j in range(1, k + 1))
+        return f"(CASE {cases} ELSE 0 END)"
 
     feats = []
     for f in DAILY_FEATURES:
@@ -177,8 +186,8 @@ class _DuckDBRunner:
     def table(self, name: str, sql: str) -> None:
         self.con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
 
-    def frame(self, sql: str) -> pd.DataFrame:
-        return self.con.sql(sql).to_arrow_table().to_pandas()
+    def frame(self, sql: str) -> Any:
+        return self.con.sql(sql).to_arrow_table()
 
     def close(self) -> None:
         self.con.close()
@@ -201,8 +210,10 @@ class _SparkRunner:
         df.createOrReplaceTempView(name)
         self.cached.append(df)
 
-    def frame(self, sql: str) -> pd.DataFrame:
-        return self.spark.sql(to_spark(sql)).toPandas()
+    def frame(self, sql: str) -> Any:
+        import pyarrow as pa
+
+        return pa.Table.from_pandas(self.spark.sql(to_spark(sql)).toPandas(), preserve_index=False)
 
     def close(self) -> None:
         for df in self.cached:
@@ -264,13 +275,13 @@ def build_panel_sql(
         r.view("events", statements["events"])
         r.table("daily", statements["daily"])
         r.view("active_days", statements["active_days"])
-        stats = r.frame(statements["stats"]).iloc[0]
+        stats = r.frame(statements["stats"]).to_pylist()[0]
         for key, role in (("no_user", "user"), ("no_engagement", "engagement"), ("no_duration", "duration")):
             n = int(stats[key] or 0)
             if n and source.col(role):
                 raise DataError(f"{source.label}: column '{source.col(role)}' (longterm.columns.{role}) has {n:,} "
                                 "empty value(s) (expected a value in every row)")
-        counts = r.frame(statements["counts"]).iloc[0]
+        counts = r.frame(statements["counts"]).to_pylist()[0]
         if not int(counts["active_user_days"] or 0):
             raise DataError(f"{source.label}: no rows with a day (expected at least one interaction)")
         panel = r.frame(statements["panel"])
@@ -298,7 +309,7 @@ def count_duplicates(source: LogSource, forms: ColumnForms, engine: Engine, memo
     with _runner(engine, source, memory_limit, spark_master, threads) as r:
         r.view("events", events_sql(source, forms))
         r.view("valid_events", "SELECT * FROM events WHERE event_day IS NOT NULL AND ts_key IS NOT NULL")
-        return int(r.frame(sql).iloc[0, 0] or 0)
+        return int(r.frame(sql).column(0)[0].as_py() or 0)
 
 
 def _yyyymmdd(day: Any) -> int:
@@ -306,18 +317,23 @@ def _yyyymmdd(day: Any) -> int:
     return ts.year * 10000 + ts.month * 100 + ts.day
 
 
-def finish_panel(panel: pd.DataFrame, counts: pd.Series, high_watch_threshold: float, treatment_cutoff: float | str,
+def finish_panel(panel: Any, counts: dict[str, Any], high_watch_threshold: float, treatment_cutoff: float | str,
                  outcome_horizon_days: int, watch_ratio_cap: float) -> PanelResult:
     """Types, treatment and day names of the panel an engine returned, and the reference's summary."""
-    out = {}
+    out: dict[str, Any] = {}
+
+    def take(col: str) -> np.ndarray:
+        arr = panel.column(col).to_numpy()
+        return arr
+
     for col in ("user_id", "interactions", "outcome", "calendar_day_index", "panel_day_index",
                 *(f"{w}_{f}" for w in ("lag_1", "prior_3day") for f in ("active_day", "interactions"))):
-        out[col] = panel[col].to_numpy().astype(np.int64)
+        out[col] = take(col).astype(np.int64, copy=False)
     for col in ("total_play_duration_sec", "avg_watch_ratio", "high_watch_share",
                 *(f"{w}_{f}" for w in ("lag_1", "prior_3day")
                   for f in ("total_play_duration_sec", "avg_watch_ratio", "high_watch_share"))):
-        out[col] = panel[col].to_numpy().astype(np.float64)
-    event_date = pd.to_datetime(panel["event_date"]).to_numpy().astype("datetime64[us]")
+        out[col] = take(col).astype(np.float64, copy=False)
+    event_date = take("event_date").astype("datetime64[D]").astype("datetime64[us]")
     share = out["high_watch_share"]
     cutoff = float(np.median(share)) if treatment_cutoff == "median" and len(share) else (
         0.5 if treatment_cutoff == "median" else float(treatment_cutoff))
@@ -325,8 +341,10 @@ def finish_panel(panel: pd.DataFrame, counts: pd.Series, high_watch_threshold: f
     out["event_date"] = event_date
     dow = (event_date.astype("datetime64[D]").astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday
     out["day_of_week"] = pd.array(np.asarray(DAY_NAMES, dtype=object)[dow], dtype="str")
-    frame = pd.DataFrame(out)[PANEL_COLUMNS]
-    frame = frame.sort_values(["user_id", "event_date"], kind="stable").reset_index(drop=True)
+    frame = pd.DataFrame({c: out.pop(c) for c in PANEL_COLUMNS}, copy=False)
+    key = frame["user_id"].to_numpy() * 100_000 + frame["calendar_day_index"].to_numpy()
+    if len(key) > 1 and not (np.diff(key) > 0).all():  # the SQL sorts; Spark's collect may not keep it
+        frame = frame.sort_values(["user_id", "event_date"], kind="stable").reset_index(drop=True)
     summary = {
         "active_user_days": float(counts["active_user_days"]),
         "excluded_incomplete_prior_window": float(counts["excluded_prior"]),
