@@ -42,19 +42,21 @@ def spark_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     simulate_kuairec(base / "kuairec", n_users=40, n_days=16, seed=11, matrix="big_matrix", with_oracle=False,
                      duplicate_rows=50)
     df = pd.read_csv(base / "kuairec" / "big_matrix.csv").drop(columns=["time"])
-    df.rename(columns={"user_id": "uid", "watch_ratio": "eng"}).to_parquet(base / "log.parquet", index=False)
+    # no date column: the day is the UTC day of the timestamp (another SQL path than the CSV's)
+    df.drop(columns=["date"]).rename(columns={"user_id": "uid", "watch_ratio": "eng"}).to_parquet(
+        base / "log.parquet", index=False)
     return base
 
 
 def test_spark_panel_equals_duckdb(spark_log) -> None:
     from test_panel_sql import assert_same_panel
 
-    mapping = {"user": "uid", "item": "video_id", "timestamp": "timestamp", "date": "date", "engagement": "eng",
+    mapping = {"user": "uid", "item": "video_id", "timestamp": "timestamp", "date": "", "engagement": "eng",
                "duration": "play_duration"}
     csv = resolve_source(str(spark_log / "kuairec"), "big_matrix")
     parquet = resolve_source(str(spark_log / "log.parquet"), "big_matrix", mapping)
-    duck = build_panel_sql(csv, 1.0, 0.5, 5)
     for source in (csv, parquet):
+        duck = build_panel_sql(source, 1.0, 0.5, 5)
         spark = build_panel_sql(source, 1.0, 0.5, 5, engine="spark", spark_master="local[2]")
         assert_same_panel(duck.result.panel, spark.result.panel)
         assert spark.result.summary == duck.result.summary

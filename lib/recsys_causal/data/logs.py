@@ -195,6 +195,7 @@ def connect(memory_limit: str = "1GB", threads: int | None = None, temp_dir: str
     con.execute(f"SET memory_limit = {_q(memory_limit)}")
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if temp_dir:
@@ -260,7 +261,8 @@ def day_expr(source: LogSource, forms: ColumnForms) -> str:
         return f"CAST({c} AS DATE)"
     c = ident(source.col("timestamp"))
     if forms.ts == "epoch":
-        return f"CAST(TO_TIMESTAMP(CAST({c} AS DOUBLE)) AS DATE)"
+        # arithmetic, not a timestamp conversion per row (several times faster on a large log)
+        return f"CAST('1970-01-01' AS DATE) + CAST(FLOOR(CAST({c} AS DOUBLE) / 86400) AS INTEGER)"
     return f"CAST(CAST({c} AS TIMESTAMP) AS DATE)"
 
 
