@@ -47,6 +47,19 @@ def _files(tmp: Path) -> dict[str, Path]:
     (deep / "ratings.csv").write_text("userId,movieId,rating,timestamp\n" + rows + "7,2,four,99\n")
     (deep / "movies.csv").write_text("movieId,title,genres\n1,A (1999),Drama\n2,B (2000),Comedy\n3,C (2001),Drama\n")
     out["movielens_bad_value_deep"] = deep
+    import pandas as pd
+
+    log = pd.DataFrame({"uid": [1, 1, 2], "item": [5, 6, 5], "ts": [1.6e9, 1.6e9 + 60, 1.6e9 + 120],
+                        "day": [20200913, 20200913, 20200913], "eng": [0.5, 1.2, 2.0], "dur_ms": [100, 200, 300]})
+    out["log"] = tmp / "log.parquet"
+    log.to_parquet(out["log"], index=False)
+    out["log_text_engagement"] = tmp / "text-eng.parquet"
+    log.assign(eng=["high", "low", "high"]).to_parquet(out["log_text_engagement"], index=False)
+    out["log_bad_ts"] = tmp / "bad-ts.csv"
+    log.assign(ts=["2020-09-13 10:00:00", "yesterday", "2020-09-13 11:00:00"]).to_csv(out["log_bad_ts"], index=False)
+    out["log_bad_day"] = tmp / "bad-day.csv"
+    log.assign(day=["2020-09-13", "2020-13-45", "2020-09-13"]).to_csv(out["log_bad_day"], index=False)
+    out["log_glob"] = tmp / "nothing-here" / "*.parquet"
     out.update(_experiment_logs(tmp))
     return out
 
@@ -137,6 +150,10 @@ def test_data_the_track_cannot_analyse_is_refused_before_any_chapter(variant, ex
     assert _digest(good_run.parent) == before
 
 
+LOG_COLUMNS = [f"--set=longterm.columns.{role}={col}" for role, col in
+               (("user", "uid"), ("item", "item"), ("timestamp", "ts"), ("date", "day"), ("engagement", "eng"),
+                ("duration", "dur_ms"))]
+
 CASES = [
     # parameters given on the command line
     (["--set", "longterm.nope=1"], "longterm.nope"),
@@ -185,6 +202,22 @@ CASES = [
     (["--set", "longterm.data_path=/nonexistent/KuaiRec"], "/nonexistent/KuaiRec"),
     (["--set", "longterm.data_path={a_file}"], "not-a-folder.csv"),
     (["--set", "longterm.data_path={kuairec_no_watch_ratio}"], "watch_ratio"),
+    # interaction logs with a column mapping
+    (["--set", "longterm.data_path={log}", *LOG_COLUMNS, "--set", "longterm.columns.user=nope"],
+     "log.parquet: column 'nope' (longterm.columns.user) not found (found: uid, item, ts, day, eng, dur_ms)"),
+    (["--set", "longterm.data_path={log}", *LOG_COLUMNS, "--set", "longterm.columns.date=date"],
+     "log.parquet: column 'date' (longterm.columns.date) not found"),
+    (["--set", "longterm.data_path={log_text_engagement}", *LOG_COLUMNS],
+     "text-eng.parquet: column 'eng' (longterm.columns.engagement) has a value 'high' that does not parse "
+     "(expected numeric engagement values)"),
+    (["--set", "longterm.data_path={log_bad_ts}", *LOG_COLUMNS],
+     "bad-ts.csv: column 'ts' (longterm.columns.timestamp) has a value 'yesterday' that does not parse"),
+    (["--set", "longterm.data_path={log_bad_day}", *LOG_COLUMNS],
+     "bad-day.csv: column 'day' (longterm.columns.date) has a value '2020-13-45' that does not parse"),
+    (["--set", "longterm.data_path={log_glob}"], "nothing-here/*.parquet' matches no file"),
+    (["--set", "longterm.columns.date=", "--set", "longterm.columns.timestamp="], "longterm.columns.timestamp and"),
+    (["--set", "longterm.columns.nope=x"], "longterm.columns.nope"),
+    (["--set", "longterm.engine=polars"], "longterm.engine"),
     (["--set", "interference.data_path=/nonexistent/ml-1m"], "/nonexistent/ml-1m"),
     (["--set", "interference.data_path={movielens_empty}"], "ml-empty"),
     (["--set", "interference.data_path={movielens_bad_header}"], "rating"),

@@ -69,14 +69,14 @@ def _write_100k(src: Path, dest: Path) -> Path:
 
 @pytest.mark.slow
 def test_longterm_track_on_kuairec_files_read_as_real(tmp_path: Path) -> None:
-    from recsys_causal.longterm.build_panel import ORACLE
+    from recsys_causal.artifact_names import LT
     from recsys_causal.simulate.kuairec import simulate_kuairec
 
     folder = tmp_path / "KuaiRec"
     simulate_kuairec(folder, n_users=60, n_days=20, seed=7)
     store = RunStore(tmp_path / "run", load_params(TEST, [f"longterm.data_path={folder}"]))
     _build(store, _outputs("longterm", "longterm_05"))
-    assert store.get_optional(ORACLE) is None and not store.path(ORACLE).exists()
+    assert store.get_optional(LT.ORACLE) is None and not store.path(LT.ORACLE).exists()
     assert not _problems(store.run_dir), _problems(store.run_dir)
     tests = store.get("kuairec_long_term_effect_calibration_tests.csv")
     assert not [c for c in tests.columns if "oracle" in c] and tests["estimate"].notna().all()

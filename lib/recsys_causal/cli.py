@@ -10,7 +10,14 @@ from pathlib import Path
 
 from recsys_causal.chapters import CHAPTERS, PARTS, select_chapters
 from recsys_causal.data.errors import DataError
-from recsys_causal.params import SECTIONS, ParamsError, load_params, nested_section, type_text
+from recsys_causal.params import (
+    SECTIONS,
+    ParamsError,
+    field_default,
+    load_params,
+    nested_section,
+    type_text,
+)
 from recsys_causal.paths import project_root, resolve, runs_dir
 from recsys_causal.runs import (
     RunBusy,
@@ -75,7 +82,7 @@ def cmd_list() -> int:
             sub = nested_section(cls, name)
             for key, g in (sub.model_fields.items() if sub is not None else [(None, f)]):
                 label = f"{section}.{name}" + (f".{key}" if key else "")
-                print(f"  {label} = {g.default!r}  [{type_text(g.annotation)}]  {g.description or ''}")
+                print(f"  {label} = {field_default(g)!r}  [{type_text(g.annotation)}]  {g.description or ''}")
     return 0
 
 

@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-from pydantic import BaseModel
 
 from recsys_causal.chapters import CHAPTERS, Chapter
-from recsys_causal.params import SECTIONS, Params
+from recsys_causal.params import SECTIONS, Params, field_default
 from recsys_causal.paths import project_root
 
 
@@ -38,9 +37,7 @@ def parameters_source(chapter: Chapter) -> str:
         "params_file = ''  # optional YAML profile, e.g. params/test.yaml",
     ]
     for name, field in fields.items():
-        default = field.get_default(call_default_factory=True)
-        if isinstance(default, BaseModel):  # a nested group of keys: its values as a dict
-            default = default.model_dump(mode="json")
+        default = field_default(field)
         desc = _comment_text(field.description or "")
         lines.append(f"{name} = {_literal(default)}  # {desc}")
     return "\n".join(lines)

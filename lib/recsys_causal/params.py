@@ -30,11 +30,50 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False, strict=True)
 
 
+class LogColumns(_Section):
+    """Column names of an interaction log (`longterm.columns.*`); the defaults are KuaiRec's."""
+
+    user: str = Field("user_id", min_length=1, description="integer user id")
+    item: str = Field("video_id", min_length=1, description="item id (with timestamp, the key of duplicate rows)")
+    timestamp: str = Field(
+        "timestamp", description="event time: epoch seconds or a timestamp; empty = none (no duplicate removal)"
+    )
+    date: str = Field(
+        "date", description="calendar day: a date, YYYYMMDD or YYYY-MM-DD; empty = the UTC day of the timestamp"
+    )
+    engagement: str = Field(
+        "watch_ratio", min_length=1,
+        description="numeric engagement of one event; high-engagement when >= longterm.high_watch_threshold",
+    )
+    duration: str = Field("play_duration", description="play duration in ms; empty = none (counted as 0)")
+
+    @model_validator(mode="after")
+    def _a_day_source(self) -> LogColumns:
+        if not self.timestamp.strip() and not self.date.strip():
+            raise ValueError("longterm.columns.timestamp and longterm.columns.date are both empty: "
+                             "name at least one, so each event has a day")
+        return self
+
+
 class LongtermParams(_Section):
     """Knobs of the KuaiRec long-term track (chapters longterm_01 .. longterm_06)."""
 
     # --- data source -------------------------------------------------------------------------
-    data_path: str = Field("", description="KuaiRec dataset folder; empty = KuaiRec-format simulator")
+    data_path: str = Field(
+        "", description="KuaiRec dataset folder, or an interaction log: a Parquet file, a folder of Parquet "
+        "files (Hive-partitioned or not), a glob or a CSV file; empty = KuaiRec-format simulator",
+    )
+    columns: LogColumns = Field(
+        default_factory=LogColumns, description="column names of the log (defaults: KuaiRec's), e.g. columns.user=uid"
+    )
+    engine: Literal["duckdb", "pandas", "spark"] = Field(
+        "duckdb", description="engine of the panel query: duckdb (default), pandas (reference) or spark"
+    )
+    memory_limit: str = Field(
+        "1GB",
+        description="DuckDB memory limit of the panel query (spills to disk beyond it), e.g. 4GB",
+    )
+    spark_master: str = Field("local[2]", min_length=1, description="Spark master URL when engine is spark")
     matrix: Literal["small_matrix", "big_matrix"] = Field(
         "small_matrix", description="which KuaiRec interaction file to analyse"
     )
@@ -64,13 +103,16 @@ class LongtermParams(_Section):
         0.0, ge=0.0, le=10.0, description="strength of a confounder the analyst cannot see"
     )
     # --- panel ---------------------------------------------------------------------------------
-    high_watch_threshold: float = Field(1.0, gt=0.0, le=100.0, description="a play is high-watch when watch_ratio >= this")
+    high_watch_threshold: float = Field(
+        1.0, gt=0.0, le=1e12,
+        description="a play is high-watch when watch_ratio >= this",
+    )
     treatment_cutoff: float | Literal["median"] = Field(
         0.5, description="a day is treated when its high-watch share >= this (a share in [0,1] or 'median')"
     )
     outcome_horizon_days: int = Field(7, ge=1, le=60, description="days after the treatment day summed into the outcome")
     watch_ratio_cap: float = Field(
-        5.0, gt=0.0, le=1000.0,
+        5.0, gt=0.0, le=1e12,
         description="watch ratios above this are capped before daily averages (the high-watch share uses raw values)",
     )
     # --- nuisance models ---------------------------------------------------------------------
@@ -117,6 +159,15 @@ class LongtermParams(_Section):
         if isinstance(v, float | int) and not 0.0 <= float(v) <= 1.0:
             raise ValueError("expected a share in [0, 1] or 'median'")
         return v
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory_size(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(r"\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", v):
+            raise ValueError("expected a size such as 512MB or 4GB")
+        return v.strip()
 
     @field_validator("sim_start_date", mode="before")
     @classmethod
@@ -450,6 +501,12 @@ def nested_section(model: type[BaseModel], key: str) -> type[BaseModel] | None:
     """The model class of field `key` when it is itself a group of keys (a nested section), else None."""
     ann = model.model_fields[key].annotation
     return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+
+
+def field_default(field: Any) -> Any:
+    """A field's default as plain data (a nested group becomes a dict)."""
+    value = field.get_default(call_default_factory=True)
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

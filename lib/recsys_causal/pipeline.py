@@ -31,7 +31,7 @@ from recsys_causal.runs import executed_path
 
 TRACKED_PACKAGES = (
     "numpy", "pandas", "pyarrow", "scikit-learn", "lightgbm", "xgboost", "statsmodels",
-    "matplotlib", "seaborn", "papermill", "nbconvert", "pydantic", "duckdb", "scipy",
+    "matplotlib", "seaborn", "papermill", "nbconvert", "pydantic", "duckdb", "scipy", "sqlglot", "pyspark",
 )
 
 
@@ -76,24 +76,39 @@ def preflight(params: Params, sections: Sequence[str]) -> None:
         data_path = getattr(sec, "data_path", "")
         if not data_path:
             continue
+        if section == "longterm":
+            check_longterm_source(sec)
+            continue
         folder = resolve(data_path)
         if not folder.exists():
             raise DataError(f"{section}.data_path '{data_path}' does not exist (expected a dataset folder)")
         if not folder.is_dir():
             raise DataError(f"{section}.data_path '{data_path}' is not a folder (expected a dataset folder)")
-        if section == "longterm":
-            from recsys_causal.data.kuairec import check_contents
-            from recsys_causal.data.kuairec import validate_folder as validate_kuairec
-
-            validate_kuairec(folder, sec.matrix)
-            check_contents(folder, sec.matrix, sec.high_watch_threshold, sec.treatment_cutoff,
-                           sec.outcome_horizon_days)
-        elif section == "interference":
+        if section == "interference":
             from recsys_causal.data.movielens import load_movielens
 
             # a full read (columnar, seconds even for ml-25m): an error on line 2,000,000 is
             # reported now, not after a kernel started
             load_movielens(folder, sec.layout)
+
+
+def check_longterm_source(sec: Any) -> None:
+    """Preflight of `longterm.data_path`: a KuaiRec folder gets the KuaiRec checks, a log the cheap
+    schema and first-rows checks of its column mapping (`recsys_causal.data.logs.check_log`)."""
+    from recsys_causal.data.logs import check_log, resolve_source
+
+    source = resolve_source(sec.data_path, sec.matrix, sec.columns)
+    if source.kind == "kuairec":
+        from recsys_causal.data.kuairec import check_contents, validate_folder
+
+        folder = source.files[0].parent
+        validate_folder(folder, sec.matrix)
+        check_contents(folder, sec.matrix, sec.high_watch_threshold, sec.treatment_cutoff, sec.outcome_horizon_days)
+    elif not (source.remote and sec.engine == "spark"):
+        if source.remote:
+            raise DataError(f"longterm.data_path '{sec.data_path}' is a URL: only longterm.engine=spark reads "
+                            "from a cluster's storage")
+        check_log(source, sec.memory_limit)
 
 
 def package_versions() -> dict[str, str]:

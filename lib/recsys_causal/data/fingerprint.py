@@ -40,6 +40,13 @@ def source_fingerprint(params: Params, section: str) -> str:
 def _base_fingerprint(params: Params, section: str) -> str:
     sec = params.section(section)
     data_path = getattr(sec, "data_path", "")
+    if data_path and section == "longterm":
+        from recsys_causal.data.logs import resolve_source, source_files_fingerprint
+
+        source = resolve_source(data_path, sec.matrix, sec.columns)
+        if source.kind != "kuairec":  # a log: its files, wherever they are (Hive partitions too)
+            return f"files:{source_files_fingerprint(source)}"
+        return f"files:{folder_fingerprint(resolve(data_path))}"
     if data_path:
         folder = resolve(data_path)
         if not folder.is_dir():

@@ -9,7 +9,9 @@ Outputs
 
 Simulated data: `simulate_from_params` writes `<run_dir>/raw/kuairec/<matrix>.csv` (outside
 processed/), and the loader reads it back, so simulated and real data share one code path.
-Real data: `longterm.data_path` (relative paths resolve against the project root).
+Real data: `longterm.data_path` (relative paths resolve against the project root): a KuaiRec
+folder or an interaction log with `longterm.columns` (`recsys_causal.data.logs`). The panel is
+built by `longterm.engine` (DuckDB by default; `recsys_causal.longterm.panel_source`).
 """
 
 from __future__ import annotations
@@ -22,14 +24,15 @@ import pandas as pd
 from recsys_causal.artifact_names import LT
 from recsys_causal.artifacts import RunStore, builder
 from recsys_causal.data.errors import DataError
-from recsys_causal.data.kuairec import PRIOR_WINDOW_DAYS, load_interactions, validate_folder
-from recsys_causal.longterm.panel import PanelResult, build_user_day_panel
+from recsys_causal.data.kuairec import PRIOR_WINDOW_DAYS
+from recsys_causal.data.logs import LogSource, resolve_source
+from recsys_causal.longterm.panel import PanelResult
+from recsys_causal.longterm.panel_source import panel_from_source
 from recsys_causal.params import LongtermParams
-from recsys_causal.paths import resolve
 from recsys_causal.simulate.kuairec import ORACLE_COLUMNS, simulate_from_params
 
 PANEL_KEYS = (
-    "data_path", "matrix", "duplicate_policy", "high_watch_threshold", "treatment_cutoff",
+    "data_path", "columns", "engine", "matrix", "duplicate_policy", "high_watch_threshold", "treatment_cutoff",
     "outcome_horizon_days", "watch_ratio_cap",
     "sim_n_users", "sim_n_days", "sim_start_date", "sim_effect_mean", "sim_effect_activity",
     "sim_effect_quality", "sim_confounding", "sim_unmeasured_confounding",
@@ -55,19 +58,14 @@ def check_panel(panel: pd.DataFrame, params: LongtermParams) -> None:
 
 
 def panel_tables(
-    folder: Path, params: LongtermParams, oracle: pd.DataFrame | None
+    source: Path | LogSource, params: LongtermParams, oracle: pd.DataFrame | None
 ) -> dict[str, pd.DataFrame]:
-    """Load `folder` with the loader, build the panel, align the oracle, assemble the summary."""
-    validate_folder(folder, params.matrix)
-    interactions, report = load_interactions(folder, params.matrix, params.duplicate_policy)
-    result: PanelResult = build_user_day_panel(
-        interactions,
-        high_watch_threshold=params.high_watch_threshold,
-        treatment_cutoff=params.treatment_cutoff,
-        outcome_horizon_days=params.outcome_horizon_days,
-        watch_ratio_cap=params.watch_ratio_cap,
-    )
-    del interactions
+    """Read the log (a KuaiRec folder or a `LogSource`), build the panel with `params.engine`, align
+    the oracle, assemble the summary."""
+    if not isinstance(source, LogSource):
+        source = resolve_source(str(source), params.matrix)
+    result: PanelResult
+    result, report = panel_from_source(source, params)
     panel = result.panel
     check_panel(panel, params)
     rows = [report.to_frame(), result.summary_frame()]
@@ -107,4 +105,4 @@ def build_panel(store: RunStore) -> dict[str, pd.DataFrame]:
         raw = simulated_raw_dir(store)
         sim = simulate_from_params(p, seed=store.params.seed, out_dir=raw)
         return panel_tables(raw, p, sim.oracle)
-    return panel_tables(resolve(p.data_path), p, None)
+    return panel_tables(resolve_source(p.data_path, p.matrix, p.columns), p, None)
