@@ -111,3 +111,22 @@ def test_the_semi_synthetic_answer_names_the_click_models_truth(tmp_path: Path) 
     a = interference_answer(_run(tmp_path))
     md = answer_md(a, simulated=True, question="Q?", not_computed="n/a", truth_label="the click model's true value")
     assert "the click model's true value is -203" in md and "simulator" not in md
+
+
+def test_front_page_names_a_logged_experiment_and_a_mapped_log(tmp_path) -> None:
+    import pandas as pd
+
+    from recsys_causal.render.includes import REAL, TrackStatus, data_source
+
+    log = tmp_path / "events.parquet"
+    pd.DataFrame({"uid": [1, 2], "video_id": [3, 4], "timestamp": [1.6e9, 1.6e9 + 9], "date": [20200901, 20200901],
+                  "watch_ratio": [0.5, 1.5], "play_duration": [10, 20]}).to_parquet(log, index=False)
+    lt_text, lt_logged = data_source("longterm", {"data_path": str(log), "columns": {"user": "uid"}})
+    assert "events.parquet" in lt_text and "uid" in lt_text and not lt_logged
+    exp = {"experiment_path": str(tmp_path / "experiment.parquet"), "experiment_columns": {"slate": "sid"}}
+    if_text, if_logged = data_source("interference", exp)
+    assert if_logged and "experiment.parquet" in if_text and "`sid`" in if_text
+    st = TrackStatus("interference", True, False, "fp", "", source=if_text, logged_outcome=True)
+    assert st.kind == REAL and not st.truth_known
+    assert "a logged experiment" in st.sentence() and if_text in st.sentence()
+    assert data_source("longterm", {}) == ("", False)  # the simulator: the kind sentence says it all

@@ -77,6 +77,8 @@ class TrackStatus:
     simulated: bool  # from the manifest when computed, else from the parameters
     fingerprint: str
     data_path: str
+    source: str = ""  # one sentence naming the data source and its column mapping
+    logged_outcome: bool = False  # the outcome was read from a log (an experiment), not simulated
 
     @property
     def dataset(self) -> str:
@@ -85,6 +87,8 @@ class TrackStatus:
     @property
     def kind(self) -> str:
         """`simulated`, `real`, or `semi-synthetic` (real MovieLens ratings, clicks from the click model)."""
+        if self.logged_outcome:
+            return REAL
         if self.simulated:
             return SIMULATED
         return SEMI_SYNTHETIC if self.section in SIMULATED_OUTCOME_TRACKS else REAL
@@ -99,6 +103,12 @@ class TrackStatus:
         title = TRACK_TITLES[self.section]
         if not self.computed:
             return f"**{title}**: {NOT_COMPUTED}."
+        return self._kind_sentence(name, title) + (f" {self.source}" if self.source else "")
+
+    def _kind_sentence(self, name: str, title: str) -> str:
+        if self.logged_outcome:
+            return (f"**{title}: a logged experiment.** The outcomes are read from the experiment log, not "
+                    "simulated; there is no truth to compare with, so this track shows no truth rows.")
         if self.kind == SIMULATED:
             return (
                 f"**{title}: simulated data.** The {name}-format simulator wrote these data (fingerprint "
@@ -132,7 +142,29 @@ def track_status(run_dir: Path, params: dict[str, Any] | None = None) -> dict[st
             out[sec] = TrackStatus(sec, True, simulated, ", ".join(fps) or "unknown", data_path)
         else:
             out[sec] = TrackStatus(sec, False, not data_path, "", data_path)
+        out[sec].source, out[sec].logged_outcome = data_source(sec, params.get(sec) or {})
     return out
+
+
+def data_source(section: str, values: dict[str, Any]) -> tuple[str, bool]:
+    """(sentence naming the track's data source and mapping, whether its outcome comes from a log),
+    from the run's recorded parameters of that section; empty when they cannot be read."""
+    from recsys_causal.params import InterferenceParams, LongtermParams
+
+    try:
+        if section == "longterm":
+            from recsys_causal.data.logs import describe_longterm_data
+
+            lt = LongtermParams.model_validate(values)
+            return (describe_longterm_data(lt) if lt.data_path else ""), False
+        if section == "interference":
+            from recsys_causal.interference.experiment_source import describe_experiment_source
+
+            ip = InterferenceParams.model_validate(values)
+            return (describe_experiment_source(ip) if ip.experiment_path else ""), bool(ip.experiment_path)
+    except Exception:  # a run recorded with other parameters, or a log no longer readable
+        return "", False
+    return "", False
 
 
 def artifact_path(run_dir: Path, name: str) -> Path:
