@@ -27,6 +27,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -178,7 +179,15 @@ def to_spark(sql: str) -> str:
 class _DuckDBRunner:
     def __init__(self, source: LogSource, memory_limit: str, tmp: str, threads: int | None = None):
         self.con = connect(memory_limit, threads=threads, temp_dir=tmp)
-        self.con.execute(f"CREATE VIEW log_source AS SELECT * FROM {duckdb_relation(source)}")
+        if source.kind == "kuairec":
+            # the KuaiRec CSV through pyarrow's multi-threaded reader (only the columns the panel
+            # uses, the `time` strings skipped), which DuckDB then scans in place
+            from recsys_causal.data.kuairec import _read_table
+
+            self.con.register("kuairec_table", _read_table(Path(source.pattern)))
+            self.con.execute("CREATE VIEW log_source AS SELECT * FROM kuairec_table")
+        else:
+            self.con.execute(f"CREATE VIEW log_source AS SELECT * FROM {duckdb_relation(source)}")
 
     def view(self, name: str, sql: str) -> None:
         self.con.execute(f"CREATE VIEW {name} AS {sql}")
