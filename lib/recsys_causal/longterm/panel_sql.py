@@ -75,8 +75,8 @@ def daily_sql(source: LogSource, high_watch_threshold: float, watch_ratio_cap: f
     thr, cap = _num(high_watch_threshold), _num(watch_ratio_cap)
     dedup = duplicate_policy == "keep_first" and bool(source.col("timestamp"))
     ok = "event_day IS NOT NULL" + (" AND ts_key IS NOT NULL" if source.col("timestamp") else "")
-    nulls = ("SUM(CASE WHEN engagement IS NULL THEN 1 ELSE 0 END) AS null_engagement, "
-             "SUM(CASE WHEN play_duration IS NULL THEN 1 ELSE 0 END) AS null_duration")
+    nulls = ("COUNT(*) - COUNT(engagement) AS null_engagement, "
+             "COUNT(*) - COUNT(play_duration) AS null_duration")
     rows = (
         f"SELECT user_id, event_day, {ok} AS ok, MIN(play_duration) AS play_duration, MIN(engagement) AS engagement, "
         f"COUNT(*) AS copies, {nulls} FROM events GROUP BY user_id, item_key, ts_key, event_day"
