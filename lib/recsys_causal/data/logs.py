@@ -180,11 +180,13 @@ def duckdb_relation(source: LogSource) -> str:
     if source.kind == "parquet":
         files = source.pattern if source.remote or len(source.files) != 1 else str(source.files[0])
         hive = "true" if source.hive else "false"
-        return f"read_parquet({_q(files)}, hive_partitioning = {hive}, union_by_name = true)"
+        union = ", union_by_name = true" if len(source.files) != 1 else ""
+        return f"read_parquet({_q(files)}, hive_partitioning = {hive}{union})"
     types = ""
     if source.kind == "kuairec":
         types = ", types = {" + ", ".join(f"{_q(k)}: {_q(v)}" for k, v in KUAIREC_TYPES.items()) + "}"
-    return f"read_csv({_q(source.pattern)}, header = true, union_by_name = true{types})"
+    union = ", union_by_name = true" if len(source.files) != 1 else ""  # one file: the parallel reader
+    return f"read_csv({_q(source.pattern)}, header = true{union}{types})"
 
 
 def connect(memory_limit: str = "1GB", threads: int | None = None, temp_dir: str | None = None) -> Any:

@@ -27,6 +27,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -74,8 +75,8 @@ def daily_sql(source: LogSource, high_watch_threshold: float, watch_ratio_cap: f
     thr, cap = _num(high_watch_threshold), _num(watch_ratio_cap)
     dedup = duplicate_policy == "keep_first" and bool(source.col("timestamp"))
     ok = "event_day IS NOT NULL" + (" AND ts_key IS NOT NULL" if source.col("timestamp") else "")
-    nulls = ("SUM(CASE WHEN engagement IS NULL THEN 1 ELSE 0 END) AS null_engagement, "
-             "SUM(CASE WHEN play_duration IS NULL THEN 1 ELSE 0 END) AS null_duration")
+    nulls = ("COUNT(*) - COUNT(engagement) AS null_engagement, "
+             "COUNT(*) - COUNT(play_duration) AS null_duration")
     rows = (
         f"SELECT user_id, event_day, {ok} AS ok, MIN(play_duration) AS play_duration, MIN(engagement) AS engagement, "
         f"COUNT(*) AS copies, {nulls} FROM events GROUP BY user_id, item_key, ts_key, event_day"
@@ -178,7 +179,15 @@ def to_spark(sql: str) -> str:
 class _DuckDBRunner:
     def __init__(self, source: LogSource, memory_limit: str, tmp: str, threads: int | None = None):
         self.con = connect(memory_limit, threads=threads, temp_dir=tmp)
-        self.con.execute(f"CREATE VIEW log_source AS SELECT * FROM {duckdb_relation(source)}")
+        if source.kind == "kuairec":
+            # the KuaiRec CSV through pyarrow's multi-threaded reader (only the columns the panel
+            # uses, the `time` strings skipped), which DuckDB then scans in place
+            from recsys_causal.data.kuairec import _read_table
+
+            self.con.register("kuairec_table", _read_table(Path(source.pattern)))
+            self.con.execute("CREATE VIEW log_source AS SELECT * FROM kuairec_table")
+        else:
+            self.con.execute(f"CREATE VIEW log_source AS SELECT * FROM {duckdb_relation(source)}")
 
     def view(self, name: str, sql: str) -> None:
         self.con.execute(f"CREATE VIEW {name} AS {sql}")
