@@ -25,7 +25,7 @@ from recsys_causal import __version__
 from recsys_causal.artifacts import atomic_write_text
 from recsys_causal.chapters import Chapter
 from recsys_causal.data.errors import DataError
-from recsys_causal.params import Params, dump_yaml
+from recsys_causal.params import LongtermParams, Params, dump_yaml
 from recsys_causal.paths import resolve, runs_dir
 from recsys_causal.runs import executed_path
 
@@ -92,7 +92,7 @@ def preflight(params: Params, sections: Sequence[str]) -> None:
             load_movielens(folder, sec.layout)
 
 
-def check_longterm_source(sec: Any) -> None:
+def check_longterm_source(sec: LongtermParams) -> None:
     """Preflight of `longterm.data_path`: a KuaiRec folder gets the KuaiRec checks, a log the cheap
     schema and first-rows checks of its column mapping (`recsys_causal.data.logs.check_log`)."""
     from recsys_causal.data.logs import check_log, resolve_source

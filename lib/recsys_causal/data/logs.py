@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from recsys_causal.data.errors import DataError
 from recsys_causal.data.kuairec import matrix_path
+from recsys_causal.params import LongtermParams
 
 SourceKind = Literal["kuairec", "parquet", "csv"]
 GLOB_CHARS = re.compile(r"[*?\[]")
@@ -437,7 +438,7 @@ def source_files_fingerprint(source: LogSource) -> str:
     return h.hexdigest()[:16]
 
 
-def describe_longterm_data(params: Any) -> str:
+def describe_longterm_data(params: LongtermParams) -> str:
     """One sentence naming the long-term track's data (a `LongtermParams`): the log and its mapping, or the simulator."""
     if not params.data_path:
         return "The long-term track reads the KuaiRec-format simulator's file (simulated data)."

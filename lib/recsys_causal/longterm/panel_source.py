@@ -7,15 +7,14 @@ folder with the KuaiRec loader and any other log through `recsys_causal.data.log
 
 from __future__ import annotations
 
-from typing import Any
-
 from recsys_causal.data.kuairec import LoadReport, load_interactions, validate_folder
 from recsys_causal.data.logs import LogSource, load_log_frame
 from recsys_causal.longterm.panel import PanelResult, build_user_day_panel
 from recsys_causal.longterm.panel_sql import build_panel_sql
+from recsys_causal.params import LongtermParams
 
 
-def panel_from_source(source: LogSource, params: Any, engine: str | None = None) -> tuple[PanelResult, LoadReport]:
+def panel_from_source(source: LogSource, params: LongtermParams, engine: str | None = None) -> tuple[PanelResult, LoadReport]:
     """Build the panel of `source` with `params` (a `LongtermParams`) on `engine` (default: params.engine)."""
     engine = engine or params.engine
     knobs = dict(high_watch_threshold=params.high_watch_threshold, treatment_cutoff=params.treatment_cutoff,
