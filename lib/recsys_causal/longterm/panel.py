@@ -168,20 +168,28 @@ def build_user_day_panel(
     panel = panel.sort_values(["user_id", "event_date"], kind="stable").reset_index(drop=True)
 
     n_active = len(day)
-    summary = {
-        "active_user_days": float(n_active),
-        "excluded_incomplete_prior_window": float((~has_prior).sum()),
-        "excluded_incomplete_outcome_window": float((has_prior & ~has_future).sum()),
+    summary = panel_summary(panel, n_active, int((~has_prior).sum()), int((has_prior & ~has_future).sum()),
+                            n_days, n_users, cutoff, high_watch_threshold, H, watch_ratio_cap)
+    return PanelResult(panel=panel, summary=summary, cutoff_used=cutoff)
+
+
+def panel_summary(panel: pd.DataFrame, active_user_days: int, excluded_prior: int, excluded_outcome: int,
+                  calendar_days: int, users_in_data: int, cutoff: float, high_watch_threshold: float,
+                  outcome_horizon_days: int, watch_ratio_cap: float) -> dict[str, float]:
+    """The panel's build record (metric -> value), the same for every engine that builds it."""
+    return {
+        "active_user_days": float(active_user_days),
+        "excluded_incomplete_prior_window": float(excluded_prior),
+        "excluded_incomplete_outcome_window": float(excluded_outcome),
         "panel_rows": float(len(panel)),
         "panel_users": float(panel["user_id"].nunique()),
         "panel_days": float(panel["event_date"].nunique()),
-        "calendar_days": float(n_days),
-        "users_in_data": float(n_users),
+        "calendar_days": float(calendar_days),
+        "users_in_data": float(users_in_data),
         "treatment_rate": float(panel["treatment"].mean()) if len(panel) else float("nan"),
         "treatment_cutoff_used": cutoff,
         "high_watch_threshold": float(high_watch_threshold),
-        "outcome_horizon_days": float(H),
+        "outcome_horizon_days": float(outcome_horizon_days),
         "watch_ratio_cap": float(watch_ratio_cap),
         "mean_outcome": float(panel["outcome"].mean()) if len(panel) else float("nan"),
     }
-    return PanelResult(panel=panel, summary=summary, cutoff_used=cutoff)

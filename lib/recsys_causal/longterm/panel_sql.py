@@ -49,6 +49,7 @@ from recsys_causal.longterm.panel import (
     PANEL_COLUMNS,
     PRIOR_WINDOW_DAYS,
     PanelResult,
+    panel_summary,
 )
 
 
@@ -354,20 +355,7 @@ def finish_panel(panel: Any, counts: dict[str, Any], high_watch_threshold: float
     key = frame["user_id"].to_numpy() * 100_000 + frame["calendar_day_index"].to_numpy()
     if len(key) > 1 and not (np.diff(key) > 0).all():  # the SQL sorts; Spark's collect may not keep it
         frame = frame.sort_values(["user_id", "event_date"], kind="stable").reset_index(drop=True)
-    summary = {
-        "active_user_days": float(counts["active_user_days"]),
-        "excluded_incomplete_prior_window": float(counts["excluded_prior"]),
-        "excluded_incomplete_outcome_window": float(counts["excluded_outcome"]),
-        "panel_rows": float(len(frame)),
-        "panel_users": float(frame["user_id"].nunique()),
-        "panel_days": float(frame["event_date"].nunique()),
-        "calendar_days": float(counts["calendar_days"]),
-        "users_in_data": float(counts["users"]),
-        "treatment_rate": float(frame["treatment"].mean()) if len(frame) else float("nan"),
-        "treatment_cutoff_used": cutoff,
-        "high_watch_threshold": float(high_watch_threshold),
-        "outcome_horizon_days": float(outcome_horizon_days),
-        "watch_ratio_cap": float(watch_ratio_cap),
-        "mean_outcome": float(frame["outcome"].mean()) if len(frame) else float("nan"),
-    }
+    summary = panel_summary(frame, counts["active_user_days"], counts["excluded_prior"], counts["excluded_outcome"],
+                            counts["calendar_days"], counts["users"], cutoff, high_watch_threshold,
+                            outcome_horizon_days, watch_ratio_cap)
     return PanelResult(panel=frame, summary=summary, cutoff_used=cutoff)
