@@ -98,7 +98,7 @@ def study_longterm_params(vp: ValidationParams, setting: str = "default") -> Lon
 
     What differs from the main chapters: `lt_n_users` x `lt_n_days` simulated users and days,
     `n_folds` cross-fitting folds and `lt_lgbm_n_estimators` trees per LightGBM model with the
-    learning rate raised so that trees x rate equals the chapters' (200 x 0.05), plus the
+    learning rate raised so that trees x rate equals the chapters' (100 x 0.1 by default), plus the
     setting's simulator knobs.
     """
     base = LongtermParams()
