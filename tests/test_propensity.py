@@ -117,3 +117,23 @@ def test_metrics_by_hand():
     assert m["log_loss"] == pytest.approx(-np.mean(np.log([0.9, 0.8, 0.6, 0.03])))
     cal = calibration_table(a, {"m": e}, n_bins=2)
     assert list(cal.observed_rate) == [0.5, 0.5] and list(cal.n_rows) == [2, 2]
+
+
+def test_linear_models_see_heavy_tailed_history_as_log1p_trees_see_it_raw():
+    """Counts, seconds and watch ratios are log1p-transformed (then standardized) for the
+    logistic model, so a few heavy users cannot push e(X) to 0 or 1; LightGBM gets raw values."""
+    from recsys_causal.longterm.propensity import LOG_SCALED_COVARIATES
+
+    assert "prior_3day_interactions" in LOG_SCALED_COVARIATES
+    assert "prior_3day_high_watch_share" not in LOG_SCALED_COVARIATES  # a share in [0, 3]: kept linear
+    p = make_panel(1, n_users=30, n_days=10)
+    p["prior_3day_interactions"] = p["prior_3day_interactions"].abs()
+    logistic = make_propensity_model("logistic", LT, 0).fit(p, p.treatment)
+    prep = logistic.named_steps["prep"]
+    names = list(prep.get_feature_names_out())
+    col = prep.transform(p)[:, names.index("prior_3day_interactions")]
+    x = np.log1p(p["prior_3day_interactions"].to_numpy(float))
+    np.testing.assert_allclose(col, (x - x.mean()) / x.std(), atol=1e-9)
+    trees = make_propensity_model("lightgbm", LT, 0).fit(p, p.treatment).named_steps["prep"]
+    raw = trees.transform(p)[:, list(trees.get_feature_names_out()).index("prior_3day_interactions")]
+    np.testing.assert_allclose(raw, p["prior_3day_interactions"].to_numpy(float))

@@ -100,3 +100,20 @@ def test_double_robustness_sentence_follows_the_numbers() -> None:
     assert "as double robustness promises" in describe_double_robustness(s, "b", ["IPW (Hájek)"])
     text = describe_double_robustness(s, "c", ["IPW (Hájek)"])
     assert "0 of 1 within 3" in text and "protected only in part" in text
+
+
+def test_double_robustness_sentence_speaks_for_the_right_model_rows() -> None:
+    from recsys_causal.validation.metrics import describe_double_robustness
+
+    rows = []
+    for scen, right_bias, flexible_bias in (("a", 0.0, 0.0), ("c", 0.5, -9.0)):
+        for est, b in (("G-computation (ridge)", 20.0 if scen == "c" else 0.0), ("AIPW (logistic + ridge)", right_bias),
+                       ("AIPW (LightGBM + ridge)", flexible_bias)):
+            rows.append({"scenario": scen, "estimator": est, "estimand": "ATE", "bias": b, "bias_mcse": 1.0})
+    s = pd.DataFrame(rows)
+    text = describe_double_robustness(s, "c", ["G-computation (ridge)"], right_model="logistic")
+    assert "1 of 1 within 3 MCSEs: one right nuisance model is enough" in text
+    assert "AIPW (LightGBM + ridge) stay biased" in text
+    s.loc[s["estimator"].eq("AIPW (logistic + ridge)") & s["scenario"].eq("c"), "bias"] = 6.0
+    text = describe_double_robustness(s, "c", ["G-computation (ridge)"], right_model="logistic")
+    assert "0 of 1 within 3 MCSEs" in text and "enough" not in text

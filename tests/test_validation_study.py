@@ -141,10 +141,17 @@ def test_real_longterm_task_applies_each_scenarios_omission(tiny_params) -> None
     assert set(reps["estimator"]) == expected
     est = reps.set_index(["scenario", "estimator", "inference"])["estimate"]
     boot = longterm_world.BOOTSTRAP_INFERENCE
-    # (b) changes only what uses a propensity model, (c) only what uses an outcome model
+    # (b) changes only what uses a propensity model; (c) what uses an outcome model and, through
+    # its true-form logistic propensity, what uses the logistic model, never the LightGBM one
     assert est[("b", "G-computation (ridge)", boot)] == est[("a", "G-computation (ridge)", boot)]
     assert est[("b", "IPW (Hájek)", boot)] != est[("a", "IPW (Hájek)", boot)]
-    assert est[("c", "IPW (Hájek)", boot)] == est[("a", "IPW (Hájek)", boot)]
+    assert est[("c", "IPW (Hájek)", boot)] != est[("a", "IPW (Hájek)", boot)]
+    an = longterm_world.analyse_longterm(cfg, longterm_world.simulate_longterm(
+        cfg, "default", replicate_seed(cfg.seed, 0, "replicate_simulation")),
+        [scenarios.SCENARIOS["a"], scenarios.SCENARIOS["c"]], 5)
+    np.testing.assert_array_equal(an["c"].propensity("lightgbm"), an["a"].propensity("lightgbm"))
+    np.testing.assert_array_equal(an["c"].propensity("logistic"),
+                                  longterm_world.true_form_propensity_oof(an["c"].panel, an["c"].lt, 5))
     assert est[("c", "G-computation (ridge)", boot)] != est[("a", "G-computation (ridge)", boot)]
     assert est[("a", "Naive difference in means", boot)] == est[("c", "Naive difference in means", boot)]
 

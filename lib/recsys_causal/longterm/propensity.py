@@ -21,7 +21,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from recsys_causal.crossfit import cross_fit_predict, group_folds
 from recsys_causal.longterm.panel import DAYS_OF_WEEK
@@ -74,12 +74,32 @@ def propensity_feature_names(drop: Sequence[str] = ()) -> list[str]:
 # ----------------------------------------------------------------------------------------------
 # Parameters and model factories
 # ----------------------------------------------------------------------------------------------
+#: Heavy-tailed, non-negative history covariates (counts, seconds, replay-inflated ratios): a
+#: linear model sees them as log1p, so that a few very active users do not extrapolate the
+#: propensity to 0 or 1 (the simulator's own treatment logit is linear in log1p of the count).
+LOG_SCALED_COVARIATES: tuple[str, ...] = tuple(
+    c for c in PRE_TREATMENT_COVARIATES
+    if c.endswith(("_interactions", "_total_play_duration_sec", "_avg_watch_ratio"))
+)
+
+
 def make_preprocessor(numeric: Sequence[str], categorical: Sequence[str], scale: bool,
                       passthrough: Sequence[str] = ()) -> ColumnTransformer:
-    """Standardize (or pass) numerics, one-hot day of week with fixed categories, pass extras."""
+    """Standardize (or pass) numerics, one-hot day of week with fixed categories, pass extras.
+
+    With `scale` (the linear models) the `LOG_SCALED_COVARIATES` are log1p-transformed first;
+    tree models get the raw values (a monotone transform changes nothing for them).
+    """
+    logged = [c for c in numeric if scale and c in LOG_SCALED_COVARIATES]
+    plain = [c for c in numeric if c not in logged]
     transformers: list[tuple[str, Any, list[str]]] = [
-        ("numeric", StandardScaler() if scale else "passthrough", list(numeric)),
+        ("numeric", StandardScaler() if scale else "passthrough", plain),
     ]
+    if logged:
+        transformers.append(("log_numeric", Pipeline([
+            ("log1p", FunctionTransformer(np.log1p, feature_names_out="one-to-one")),
+            ("scale", StandardScaler()),
+        ]), logged))
     if categorical:
         cats = [list(DAYS_OF_WEEK) if c == "day_of_week" else "auto" for c in categorical]
         transformers.append(

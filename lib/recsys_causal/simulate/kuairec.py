@@ -127,6 +127,19 @@ class _Paths:
         return _Paths(self.lam.copy(), self.n.copy(), self.k.copy(), self.d.copy())
 
 
+#: The panel covariates (h, m) the simulator's treatment logit is built from: it is linear in
+#: h and log1p(m) (module docstring), so a logistic regression on `treatment_design` of them is a
+#: propensity model of the true form.
+TREATMENT_INPUTS: tuple[str, str] = ("prior_3day_high_watch_share", "prior_3day_interactions")
+
+
+def treatment_design(panel: pd.DataFrame) -> pd.DataFrame:
+    """The treatment logit's inputs h and log1p(m) per panel row (`TREATMENT_INPUTS`); no intercept."""
+    h, m = TREATMENT_INPUTS
+    return pd.DataFrame({h: panel[h].to_numpy(float), f"log1p_{m}": np.log1p(panel[m].to_numpy(float))},
+                        index=panel.index)
+
+
 def _min_high(n: np.ndarray, cutoff: float) -> np.ndarray:
     """Smallest K with K / n >= cutoff (float comparison exactly as the panel does it)."""
     k = np.ceil(cutoff * n).astype(np.int64)

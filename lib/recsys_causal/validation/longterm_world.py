@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from sklearn.linear_model import LogisticRegression
 
 from recsys_causal.bootstrap import cluster_bootstrap_diff_in_means, cluster_bootstrap_mean
+from recsys_causal.crossfit import cross_fit_predict, group_folds
 from recsys_causal.data.kuairec import load_interactions
 from recsys_causal.inference import influence_function_se, normal_interval, user_bootstrap_counts
 from recsys_causal.longterm.gcomp import fit_outcome_oof
@@ -29,11 +31,11 @@ from recsys_causal.longterm.msm import (
     oracle_ate,
 )
 from recsys_causal.longterm.panel import build_user_day_panel
-from recsys_causal.longterm.propensity import fit_propensity_oof
+from recsys_causal.longterm.propensity import GROUP, PROPENSITY_BOUND, fit_propensity_oof
 from recsys_causal.longterm.weights import analysis_weights
 from recsys_causal.params import LongtermParams
 from recsys_causal.scores import aipw_score
-from recsys_causal.simulate.kuairec import simulate_from_params
+from recsys_causal.simulate.kuairec import simulate_from_params, treatment_design
 from recsys_causal.validation.registry import EstimateRow, EstimatorSpec, World
 from recsys_causal.validation.scenarios import Scenario, study_longterm_params
 
@@ -111,7 +113,11 @@ class LongtermAnalysis:
             self.panel["user_id"].to_numpy(), self.lt.n_bootstrap, self.seed))
 
     def propensity(self, model: str) -> np.ndarray:
-        """Chapter 02's out-of-fold e(X), without the scenario's dropped covariates."""
+        """Chapter 02's out-of-fold e(X), without the scenario's dropped covariates; the logistic
+        model of the true form where the scenario says so (`Scenario.logistic_form`)."""
+        if model == "logistic" and self.scenario.logistic_form == "true":
+            return self._memo(("propensity", model, "true"),
+                              lambda: true_form_propensity_oof(self.panel, self.lt, self.seed))
         drop = self.scenario.propensity_drop
         return self._memo(("propensity", model, drop),
                           lambda: fit_propensity_oof(self.panel, model, self.lt, self.seed, drop))
@@ -133,7 +139,18 @@ class LongtermAnalysis:
             return msm_estimates(wp, self.lt.n_bootstrap, self.seed, counts=self.counts(),
                                  **msm_weight_columns(self.lt.msm_weights))
 
-        return self._memo(("msm", self.scenario.propensity_drop), make)
+        return self._memo(("msm", self.scenario.propensity_drop, self.scenario.logistic_form), make)
+
+
+def true_form_propensity_oof(panel: pd.DataFrame, lt: LongtermParams, seed: int) -> np.ndarray:
+    """Out-of-fold e(X) from a logistic regression on the simulator's treatment inputs
+    (`treatment_design`), cross-fitted by user like chapter 02's models: a correctly specified
+    propensity model, so that double robustness has one right nuisance model to lean on."""
+    est = LogisticRegression(C=1e6, max_iter=2000)
+    folds = group_folds(panel[GROUP].to_numpy(), lt.n_folds)
+    oof = cross_fit_predict(est, treatment_design(panel), panel["treatment"].to_numpy(int), folds,
+                            method="predict_proba").oof
+    return np.clip(oof, PROPENSITY_BOUND, 1.0 - PROPENSITY_BOUND)
 
 
 def analyse_longterm(config: StudyConfig, data: LongtermData, scenarios: Sequence[Scenario],

@@ -315,8 +315,12 @@ def describe_study(replicates: pd.DataFrame, summary: pd.DataFrame) -> str:
 
 
 def describe_double_robustness(summary: pd.DataFrame, scenario: str, damaged: Sequence[str],
-                               reference: str = "a", z: float = 3.0) -> str:
-    """Scenario (b) or (c): how the estimators relying on the damaged model move, and whether AIPW holds."""
+                               reference: str = "a", z: float = 3.0, right_model: str | None = None) -> str:
+    """Scenario (b) or (c): how the estimators relying on the damaged model move, and whether AIPW holds.
+
+    `right_model` is the label fragment (e.g. "logistic") of the AIPW rows whose intact nuisance
+    model has the simulator's true form; those are the rows double robustness speaks for.
+    """
     cur = summary[summary["scenario"].eq(scenario)].drop_duplicates(["estimator", "estimand"]).set_index("estimator")
     ref = summary[summary["scenario"].eq(reference)].drop_duplicates(["estimator", "estimand"]).set_index("estimator")
     if cur.empty or ref.empty:
@@ -328,6 +332,20 @@ def describe_double_robustness(summary: pd.DataFrame, scenario: str, damaged: Se
     text = (f"From ({reference}) to ({scenario}) the bias of " + " and that of ".join(moved) + ", while the four AIPW "
             f"estimators' biases range from {_fmt(aipw['bias'].min())} to {_fmt(aipw['bias'].max())}, "
             f"{n_ok} of {len(aipw)} within {z:g} Monte Carlo SEs of zero")
+    if right_model is not None:
+        right = aipw.index.str.contains(f"({right_model} +", regex=False)
+        ok_right = int((zz[right] < z).sum())
+        text += (f". The {int(right.sum())} AIPW estimators whose propensity model has the true form ({right_model}) "
+                 f"have biases {', '.join(_fmt(b) for b in aipw.loc[right, 'bias'])}, {ok_right} of {int(right.sum())} "
+                 f"within {z:g} MCSEs")
+        if ok_right == int(right.sum()):
+            text += ": one right nuisance model is enough, as double robustness promises"
+        others = aipw.loc[~right]
+        bad = others[(others["bias"] / others["bias_mcse"]).abs() >= z]
+        if len(bad):
+            text += ("; " + " and ".join(bad.index) + " stay biased: a flexible propensity model is not a right one, "
+                     "and the remaining bias is the product of the two models' errors")
+        return text + "."
     if n_ok == len(aipw):
         text += ": the intact model protects AIPW, as double robustness promises."
     else:

@@ -50,6 +50,9 @@ class Scenario:
     propensity_drop: tuple[str, ...] = ()
     outcome_drop: tuple[str, ...] = ()
     short: str = ""  # panel title in figures
+    #: "chapter": the chapters' logistic propensity model (all covariates, linear in them);
+    #: "true": the logistic model of the simulator's own treatment form (`treatment_design`).
+    logistic_form: str = "chapter"
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -62,8 +65,10 @@ SCENARIOS: dict[str, Scenario] = {
                  f"Same data as (a); `{STRONGEST_CONFOUNDER}` and its near-copies are dropped from both propensity models.",
                  propensity_drop=OMITTED_COVARIATES, short="(b) confounder\nnot in e(X)"),
         Scenario("c", "longterm", "default", "(c) Outcome model omits the strongest confounder",
-                 f"Same data as (a); `{STRONGEST_CONFOUNDER}` and its near-copies are dropped from both outcome models.",
-                 outcome_drop=OMITTED_COVARIATES, short="(c) confounder\nnot in m(a, X)"),
+                 f"Same data as (a); `{STRONGEST_CONFOUNDER}` and its near-copies are dropped from both outcome models, "
+                 "and the logistic propensity model has the simulator's true form (linear in the 3-day high-watch "
+                 f"share and log1p of `{STRONGEST_CONFOUNDER}`), so one nuisance model is right.",
+                 outcome_drop=OMITTED_COVARIATES, short="(c) confounder\nnot in m(a, X)", logistic_form="true"),
         Scenario("f", "longterm", "default", "(f) Both nuisance models omit the strongest confounder",
                  f"Same data as (a); `{STRONGEST_CONFOUNDER}` and its near-copies are dropped from the propensity and "
                  "the outcome models: what double robustness does not buy.",
