@@ -299,7 +299,7 @@ class InterferenceParams(_Section):
 class ValidationParams(_Section):
     """Knobs of the simulation study (chapter validation_01)."""
 
-    n_replicates: int = Field(20, ge=2, le=100_000, description="simulated data sets per scenario")
+    n_replicates: int = Field(80, ge=2, le=100_000, description="simulated data sets per scenario")
     scenarios: list[Literal["a", "b", "c", "f", "d", "e", "interference"]] = Field(
         ["a", "b", "c", "f", "d", "e", "interference"], min_length=1,
         description="scenarios to run: long-term a-f and the slate experiment 'interference'",
