@@ -155,3 +155,35 @@ def test_the_query_transpiles_to_spark_sql(logs) -> None:
         spark = to_spark(sql)
         assert spark and "`" in spark or "SELECT" in spark, name
     assert "DATEDIFF" in to_spark(got.statements["counts"])
+
+
+@pytest.mark.parametrize("kind", ["kuairec", "parquet", "csv"])
+def test_duplicates_collapsed_in_several_passes_give_the_one_pass_panel(logs, kind, monkeypatch) -> None:
+    """A log too big for one duplicate-collapse hash table is collapsed in passes over hashed user
+    groups: every user in exactly one pass, so panel and load report are those of one pass."""
+    from recsys_causal.longterm import panel_sql
+
+    if kind == "kuairec":
+        source = resolve_source(str(logs["big_matrix"]), "big_matrix")
+    else:
+        source = resolve_source(str(logs[kind]), "big_matrix", MAPPING)
+    one = build_panel_sql(source, 1.0, 0.5, 7)
+    assert "hash(user_id)" not in one.statements["daily"]
+    monkeypatch.setattr(panel_sql, "DEDUP_MEMORY_SHARE", 1e-6)  # ~8 keys a pass at 1GB: many passes
+    n_rows = one.report.rows_read
+    assert panel_sql.dedup_passes(n_rows, "1GB") > 5
+    monkeypatch.setattr(panel_sql, "dedup_passes", lambda n, limit: 5)
+    many = build_panel_sql(source, 1.0, 0.5, 7)
+    assert "hash(user_id) % 5, 0) = 0" in many.statements["daily"]
+    pd.testing.assert_frame_equal(many.result.panel, one.result.panel, check_exact=True)
+    assert many.report.to_frame().equals(one.report.to_frame()) and one.report.duplicates_removed > 0
+
+
+def test_dedup_passes_grow_with_rows_and_shrink_with_memory() -> None:
+    from recsys_causal.longterm.panel_sql import dedup_passes, memory_bytes
+
+    assert memory_bytes("1GB") == 10**9 and memory_bytes("2GiB") == 2 * 2**30 and memory_bytes("512 mb") == 512 * 10**6
+    assert dedup_passes(1_000, "1GB") == 1
+    assert dedup_passes(100_000_000, "1GB") > dedup_passes(100_000_000, "4GB") > 1
+    with pytest.raises(ValueError, match="memory limit 'lots'"):
+        memory_bytes("lots")

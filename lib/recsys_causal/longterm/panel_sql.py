@@ -65,13 +65,42 @@ def _num(x: float) -> str:
     return repr(float(x))
 
 
+#: Bytes of DuckDB hash-table state per distinct (user, item, timestamp, day) key of the
+#: duplicate collapse (measured: keys, aggregates and the table's slack), used to size its passes.
+DEDUP_BYTES_PER_ROW = 120
+#: Share of the memory limit one duplicate-collapse pass may fill.
+DEDUP_MEMORY_SHARE = 0.5
+
+
+def memory_bytes(memory_limit: str) -> int:
+    """Bytes of a DuckDB memory limit such as '1GB', '512MB', '2GiB' or '800000000'."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*", memory_limit, flags=re.IGNORECASE)
+    if not m:
+        raise ValueError(f"memory limit {memory_limit!r}: expected a size such as '1GB' or '512MB'")
+    unit = (m.group(2) or "B").upper()
+    scale = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+             "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}[unit]
+    return int(float(m.group(1)) * scale)
+
+
+def dedup_passes(n_rows: int, memory_limit: str) -> int:
+    """Passes over the log that keep each duplicate-collapse hash table within its share of the
+    memory limit (1 when it fits): DuckDB would otherwise spill every key of a 100M-row log."""
+    budget = max(1, int(memory_bytes(memory_limit) * DEDUP_MEMORY_SHARE) // DEDUP_BYTES_PER_ROW)
+    return max(1, -(-int(n_rows) // budget))
+
+
 def daily_sql(source: LogSource, high_watch_threshold: float, watch_ratio_cap: float,
-              duplicate_policy: str = "keep_first") -> str:
+              duplicate_policy: str = "keep_first", partition: tuple[int, int] | None = None) -> str:
     """SELECT of one row per (user, day) from the `events` view, in one scan of the log.
 
     Duplicates of (user, item, timestamp, day) are collapsed first (`keep_first`). Events without a
     day (or a time, when a timestamp is mapped) land in rows that are not `ok`: they are only
     counted, as are empty engagement or duration values, so the load report needs no second scan.
+    `partition = (k, K)` keeps the users whose hash is k modulo K (rows without a user in k = 0):
+    the union of the K selects is the whole table, each user in exactly one of them.
     """
     thr, cap = _num(high_watch_threshold), _num(watch_ratio_cap)
     dedup = duplicate_policy == "keep_first" and bool(source.col("timestamp"))
@@ -86,6 +115,10 @@ def daily_sql(source: LogSource, high_watch_threshold: float, watch_ratio_cap: f
         "CASE WHEN engagement IS NULL THEN 1 ELSE 0 END AS null_engagement, "
         "CASE WHEN play_duration IS NULL THEN 1 ELSE 0 END AS null_duration FROM events"
     )
+    if partition is not None:
+        k, K = partition
+        where = f"WHERE COALESCE(hash(user_id) % {int(K)}, 0) = {int(k)}"
+        rows = rows.replace(" FROM events", f" FROM events {where}", 1)
     return (
         "SELECT user_id, event_day, SUM(CASE WHEN ok THEN 1 ELSE 0 END) AS n, "
         "SUM(CASE WHEN ok THEN play_duration END) AS play_ms, "
@@ -180,6 +213,7 @@ def to_spark(sql: str) -> str:
 class _DuckDBRunner:
     def __init__(self, source: LogSource, memory_limit: str, tmp: str, threads: int | None = None):
         self.con = connect(memory_limit, threads=threads, temp_dir=tmp)
+        self.kind, self.files = source.kind, source.files
         if source.kind == "kuairec":
             # the KuaiRec CSV through pyarrow's multi-threaded reader (only the columns the panel
             # uses, the `time` strings skipped), which DuckDB then scans in place
@@ -195,6 +229,16 @@ class _DuckDBRunner:
 
     def table(self, name: str, sql: str) -> None:
         self.con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+
+    def append(self, name: str, sql: str) -> None:
+        self.con.execute(f"INSERT INTO {name} {sql}")
+
+    def n_rows(self) -> int:
+        """Rows of the log: Parquet footers and the in-memory KuaiRec table answer without a scan;
+        a CSV is estimated from its size (40 bytes a row, a low guess: more passes, never fewer)."""
+        if self.kind == "csv":
+            return sum(f.stat().st_size for f in self.files) // 40
+        return int(self.con.execute("SELECT COUNT(*) FROM log_source").fetchall()[0][0])
 
     def frame(self, sql: str) -> Any:
         return self.con.sql(sql).to_arrow_table()
@@ -283,7 +327,15 @@ def build_panel_sql(
     }
     with _runner(engine, source, memory_limit, spark_master, threads) as r:
         r.view("events", statements["events"])
-        r.table("daily", statements["daily"])
+        dedup = duplicate_policy == "keep_first" and bool(source.col("timestamp"))
+        passes = dedup_passes(r.n_rows(), memory_limit) if engine == "duckdb" and dedup else 1
+        if passes == 1:
+            r.table("daily", statements["daily"])
+        else:  # users split by hash: each pass collapses the duplicates of a share of them
+            statements["daily"] = daily_sql(source, high_watch_threshold, watch_ratio_cap, duplicate_policy, (0, passes))
+            r.table("daily", statements["daily"])
+            for k in range(1, passes):
+                r.append("daily", daily_sql(source, high_watch_threshold, watch_ratio_cap, duplicate_policy, (k, passes)))
         r.view("active_days", statements["active_days"])
         stats = r.frame(statements["stats"]).to_pylist()[0]
         for key, role in (("no_user", "user"), ("no_engagement", "engagement"), ("no_duration", "duration")):
