@@ -6,6 +6,8 @@ and the per-chapter seconds of the cold run, all measured in this one invocation
 
 - cold: every chapter executed, the book rendered;
 - warm: the same command again (every chapter `fresh`, the book not rendered again);
+- force: the same command with `--force` (every chapter executed again, the book rendered again);
+  the tables of the cold, warm and forced runs are compared byte for byte;
 - rerun: one chapter with one parameter changed (`--only longterm_05 --set longterm.n_bootstrap=...`),
   rendered, so every chapter made with the old value is executed again (one parameter set per book).
 
@@ -15,6 +17,7 @@ and the per-chapter seconds of the cold run, all measured in this one invocation
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
 import shutil
@@ -50,6 +53,13 @@ def run(cwd: Path, args: list[str]) -> tuple[float, str]:
     return secs, proc.stdout
 
 
+def table_digests(project: Path, run_name: str) -> dict[str, str]:
+    """SHA-256 of every table (CSV / Parquet) of a run's processed artifacts."""
+    folder = project / "data" / "runs" / run_name / "processed"
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())
+            if p.suffix in (".csv", ".parquet")}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params/default.yaml")
@@ -64,13 +74,17 @@ def main(argv: list[str] | None = None) -> int:
         where.mkdir(parents=True, exist_ok=not args.workdir)
         project = copy_sources(where)
         cold, out_cold = run(project, base)
+        tables = {"cold": table_digests(project, "bench")}
         warm, out_warm = run(project, base)
+        tables["warm"] = table_digests(project, "bench")
+        force, out_force = run(project, [*base, "--force"])
+        tables["force"] = table_digests(project, "bench")
         rerun, out_rerun = run(project, [*base, "--only", "longterm_05", "--set",
                                          f"longterm.n_bootstrap={args.n_bootstrap}"])
     print(f"profile {args.params}, renderer {args.renderer}, {os.cpu_count()} CPU(s)\n")
     print(f"{'step':<44} {'wall s':>8} {'/ cold':>8}")
     for name, secs in (("cold run (empty data/runs/)", cold), ("warm run (nothing changed)", warm),
-                       (f"rerun: longterm_05 with n_bootstrap={args.n_bootstrap}", rerun)):
+                       ("forced run (--force)", force), (f"rerun: longterm_05 with n_bootstrap={args.n_bootstrap}", rerun)):
         print(f"{name:<44} {secs:8.1f} {secs / cold:8.3f}")
     print("\nper chapter, cold run (and the same chapter in the warm run and the rerun)")
     warm_status = {m.group(1): m.group(2) for m in STATUS.finditer(out_warm)}
@@ -79,10 +93,13 @@ def main(argv: list[str] | None = None) -> int:
         cid, secs = m.group(1), float(m.group(3) or 0)
         print(f"  {cid:<18} {secs:7.1f} s  {secs / cold:6.3f}   warm: {warm_status.get(cid, '-'):<14} "
               f"rerun: {rerun_status.get(cid, '-')}")
-    for label, out in (("cold", out_cold), ("warm", out_warm), ("rerun", out_rerun)):
+    for label, out in (("cold", out_cold), ("warm", out_warm), ("force", out_force), ("rerun", out_rerun)):
         book = [ln for ln in out.splitlines() if "the book" in ln]
         print(f"  book ({label}): {book[-1].strip() if book else '-'}")
-    return 0
+    differ = sorted(n for n in tables["cold"] if len({tables[k].get(n) for k in tables}) != 1)
+    print(f"\ntables of the cold, warm and forced runs: {len(tables['cold'])} compared, "
+          + ("byte-identical" if not differ else f"DIFFERENT: {', '.join(differ)}"))
+    return 1 if differ else 0
 
 
 if __name__ == "__main__":
