@@ -118,6 +118,44 @@ def cluster_robust_wls(
     return RobustFit(np.asarray(fit.params), np.asarray(fit.bse), list(names), g, level)
 
 
+def ipw_wls_influence(
+    X: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray,
+    treatment: np.ndarray,
+    propensity: np.ndarray,
+    design: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """WLS coefficients of y on X with inverse-probability weights, and their influence values
+    (n x k) corrected for a propensity e = expit(design @ beta) fitted by logistic regression.
+
+    The weights are c_1 / e on treated rows and c_0 / (1 - e) on control rows (stabilized or not:
+    the constants do not matter). Holding them fixed overstates the variance; stacking the WLS and
+    the logistic score equations (M-estimation, Lunceford & Davidian 2004) gives
+    phi_i = B^-1 x_i w_i r_i + B^-1 D H^-1 s_i, with B = mean(w x x'), D = mean(x r dw/dbeta'),
+    H = mean(e (1 - e) z z') and s_i = z_i (a_i - e_i). `design` is the propensity model's input
+    matrix with its intercept (any basis of the same span gives the same result: pseudo-inverses).
+    Cluster the influence values with `influence_function_se(coef[k] + phi[:, k], users)`.
+    """
+    X = np.asarray(X, dtype=float)
+    Z = np.asarray(design, dtype=float)
+    y = np.asarray(y, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    a = np.asarray(treatment, dtype=float)
+    e = np.asarray(propensity, dtype=float)
+    n = len(y)
+    B = (X * w[:, None]).T @ X / n
+    B_inv = np.linalg.pinv(B)
+    coef = B_inv @ ((X * w[:, None]).T @ y / n)
+    r = y - X @ coef
+    phi = (X * (w * r)[:, None]) @ B_inv.T
+    dw = np.where(a == 1, -(1.0 - e), e) * w  # d w / d(z'beta): -w (1 - e) treated, w e control
+    D = B_inv @ ((X * (r * dw)[:, None]).T @ Z / n)
+    H = (Z * (e * (1.0 - e))[:, None]).T @ Z / n
+    S = Z * (a - e)[:, None]
+    return coef, phi + S @ (np.linalg.pinv(H) @ D.T)
+
+
 def user_bootstrap_counts(clusters: np.ndarray | pd.Series, n_replicates: int, seed: int) -> np.ndarray:
     """Count matrix (replicates x users, users in order of first appearance) from the seed's
     `longterm_bootstrap` stream.

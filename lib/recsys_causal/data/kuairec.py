@@ -182,13 +182,16 @@ _FAST_TYPES: dict[str, pa.DataType] = {
 }
 
 
-def _read_table(path: Path) -> pa.Table:
+def _read_table(path: Path, columns: tuple[str, ...] | None = None) -> pa.Table:
+    """The typed columns of a KuaiRec CSV (all of `_READ_TYPES`, or only `columns`), with a
+    one-line error naming the column of a value that does not parse."""
+    pick = (lambda t: {k: v for k, v in t.items() if k in columns}) if columns else (lambda t: t)
     try:
-        return _read_typed(path, _FAST_TYPES)
+        return _read_typed(path, pick(_FAST_TYPES))
     except pa.ArrowInvalid:
         pass
     try:
-        return _read_typed(path, _READ_TYPES)
+        return _read_typed(path, pick(_READ_TYPES))
     except pa.ArrowInvalid as exc:
         header = read_header(path)
         msg = str(exc).splitlines()[0]

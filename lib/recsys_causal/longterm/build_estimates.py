@@ -26,6 +26,7 @@ from recsys_causal.longterm.propensity import (
     PROPENSITY_MODELS,
     fit_propensity_oof,
     group_folds,
+    logistic_design,
     propensity_metrics,
 )
 from recsys_causal.longterm.weights import analysis_weights
@@ -81,14 +82,18 @@ def build_weighted_panel(store: RunStore) -> dict[str, pd.DataFrame]:
     return {LT.WEIGHTED_PANEL: wp, LT.PROPENSITY_METRICS: metrics, LT.COVARIATE_BALANCE: balance}
 
 
-@builder(outputs=(LT.MSM_ESTIMATES,), section="longterm", keys=("n_bootstrap", "msm_weights"),
+@builder(outputs=(LT.MSM_ESTIMATES,), section="longterm", keys=("n_bootstrap", "msm_weights", "primary_propensity"),
          upstream=(LT.WEIGHTED_PANEL, LT.ORACLE))
 def build_msm(store: RunStore) -> dict[str, pd.DataFrame]:
     wp = sorted_panel(store.get(LT.WEIGHTED_PANEL))
     truth = truth_for(store, wp)
     counts = user_bootstrap_counts(wp["user_id"].to_numpy(), store.params.longterm.n_bootstrap, store.params.seed)
-    return {LT.MSM_ESTIMATES: msm_estimates(wp, store.params.longterm.n_bootstrap, store.params.seed,
-                                            truth=truth, counts=counts, **msm_weight_columns(store.params.longterm.msm_weights))}
+    lt = store.params.longterm
+    logistic = lt.primary_propensity == "logistic"  # the sandwich needs a parametric propensity
+    return {LT.MSM_ESTIMATES: msm_estimates(
+        wp, lt.n_bootstrap, store.params.seed, truth=truth, counts=counts, **msm_weight_columns(lt.msm_weights),
+        propensity=wp["propensity_primary"].to_numpy(float) if logistic else None,
+        propensity_design=logistic_design(wp) if logistic else None)}
 
 
 def gcomp_outputs(wp: pd.DataFrame, lt: LongtermParams, seed: int, truth: float | None = None

@@ -16,7 +16,14 @@ import numpy as np
 import pandas as pd
 
 from recsys_causal.bootstrap import cluster_bootstrap_diff_in_means, cluster_bootstrap_wls
-from recsys_causal.inference import cluster_robust_wls, sd_mcse, user_bootstrap_counts
+from recsys_causal.inference import (
+    cluster_robust_wls,
+    influence_function_se,
+    ipw_wls_influence,
+    normal_interval,
+    sd_mcse,
+    user_bootstrap_counts,
+)
 from recsys_causal.longterm.panel import DAYS_OF_WEEK
 from recsys_causal.longterm.propensity import GROUP, OUTCOME, TREATMENT
 
@@ -29,6 +36,7 @@ TRUNCATED_METHOD = "MSM: truncated weights"
 RAW_WEIGHT = "ipw_stabilized"
 ORACLE_METHOD = "Oracle (simulation truth)"
 WEIGHT = "analysis_weight"
+SANDWICH_SOURCE = "user-clustered sandwich, propensity estimated (stacked logistic and WLS equations)"
 
 
 def msm_weight_columns(msm_weights: str) -> dict[str, str]:
@@ -80,6 +88,8 @@ def msm_estimates(
     counts: np.ndarray | None = None,
     weight: str = WEIGHT,
     sensitivity_weight: str | None = RAW_WEIGHT,
+    propensity: np.ndarray | None = None,
+    propensity_design: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Naive DiM, weighted DiM and MSM with bootstrap and sandwich inference (+ oracle row).
 
@@ -88,6 +98,12 @@ def msm_estimates(
     `user_bootstrap_counts(panel.user_id, n_bootstrap, seed)`. When the panel also holds
     `sensitivity_weight` (the other kind: truncated, or untruncated), a sensitivity row refits
     the MSM with it, to show what the truncation does.
+
+    With the logistic `propensity` behind untruncated weights and its `propensity_design`
+    (`logistic_design`), the weighted rows' headline interval (`ci_95_*`) is the sandwich that
+    accounts for the propensity's estimation (`ipw_wls_influence`, clustered by user): the
+    bootstrap that holds the weights fixed overstates the variance (its percentile interval stays
+    in `ci_bootstrap_*`). Without them, the headline is that bootstrap interval.
     """
     y = panel[OUTCOME].to_numpy(dtype=float)
     a = panel[TREATMENT].to_numpy(dtype=float)
@@ -123,20 +139,31 @@ def msm_estimates(
                       cluster_robust_wls(X, y, users, weights=w_s),
                       "sensitivity: weights truncated at percentiles" if truncated
                       else "sensitivity: stabilized weights without truncation"))
+    corrected: dict[str, float] = {}
+    if propensity is not None and propensity_design is not None and weight == RAW_WEIGHT:
+        for method, design in ((WEIGHTED_DIM_METHOD, ones), (MSM_METHOD, X.to_numpy())):
+            coef, phi = ipw_wls_influence(design, y, w, a, propensity, propensity_design)
+            corrected[method] = influence_function_se(coef[1] + phi[:, 1], users)[1]
     rows = []
     for method, model, boot, idx, rob, source in specs:
         coef, se_rob = rob.term(TREATMENT)
         lo_r, hi_r = rob.ci()
         i_rob = rob.names.index(TREATMENT)
         est = float(boot.estimate[idx])
+        se_est = corrected.get(method, np.nan)
+        lo, hi = (normal_interval(est, se_est) if method in corrected
+                  else (float(boot.ci_lower[idx]), float(boot.ci_upper[idx])))
         rows.append({
             "method": method,
             "model": model,
             "estimate": est,
+            "se_estimated_propensity": float(se_est),
+            "ci_95_lower": float(lo),
+            "ci_95_upper": float(hi),
             "se_bootstrap": float(boot.se[idx]),
             "se_bootstrap_mc_error": float(sd_mcse(float(boot.se[idx]), counts.shape[0])),
-            "ci_95_lower": float(boot.ci_lower[idx]),
-            "ci_95_upper": float(boot.ci_upper[idx]),
+            "ci_bootstrap_lower": float(boot.ci_lower[idx]),
+            "ci_bootstrap_upper": float(boot.ci_upper[idx]),
             "se_cluster_robust": se_rob,
             "ci_robust_lower": float(lo_r[i_rob]),
             "ci_robust_upper": float(hi_r[i_rob]),
@@ -145,7 +172,7 @@ def msm_estimates(
             "n_rows": len(y),
             "n_users": int(counts.shape[1]),
             "bootstrap_reps": int(counts.shape[0]),
-            "source": source,
+            "source": (SANDWICH_SOURCE if method in corrected else source),
         })
     out = pd.DataFrame(rows)
     if truth is not None:

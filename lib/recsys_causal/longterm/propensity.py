@@ -144,6 +144,14 @@ def make_propensity_model(model: str, lt: LongtermParams, seed: int, drop: Seque
     raise ValueError(f"unknown propensity model '{model}'; expected one of {PROPENSITY_MODELS}")
 
 
+def logistic_design(panel: pd.DataFrame, drop: Sequence[str] = ()) -> np.ndarray:
+    """The logistic propensity model's inputs (log1p, standardized, one-hot day) with an intercept
+    column, on the whole panel: the span whose estimation the IPW sandwich accounts for."""
+    num, cat = covariate_lists(drop)
+    Z = make_preprocessor(num, cat, scale=True).fit_transform(panel[propensity_feature_names(drop)])
+    return np.column_stack([np.ones(len(panel)), np.asarray(Z, dtype=float)])
+
+
 PROPENSITY_BOUND = 1e-6
 
 

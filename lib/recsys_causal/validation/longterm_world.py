@@ -31,7 +31,12 @@ from recsys_causal.longterm.msm import (
     oracle_ate,
 )
 from recsys_causal.longterm.panel import build_user_day_panel
-from recsys_causal.longterm.propensity import GROUP, PROPENSITY_BOUND, fit_propensity_oof
+from recsys_causal.longterm.propensity import (
+    GROUP,
+    PROPENSITY_BOUND,
+    fit_propensity_oof,
+    logistic_design,
+)
 from recsys_causal.longterm.weights import analysis_weights
 from recsys_causal.params import LongtermParams
 from recsys_causal.scores import aipw_score
@@ -44,6 +49,7 @@ if TYPE_CHECKING:
 
 BOOTSTRAP_INFERENCE = "user-cluster bootstrap (nuisances fixed)"
 IF_INFERENCE = "influence function, clustered by user"
+SANDWICH_INFERENCE = "sandwich, propensity estimated, clustered by user"
 PROPENSITY_LABELS = {"logistic": "logistic", "lightgbm": "LightGBM"}
 OUTCOME_LABELS = {"linear_ridge": "ridge", "lightgbm": "LightGBM"}
 NAIVE = "Naive difference in means"
@@ -128,6 +134,12 @@ class LongtermAnalysis:
         return self._memo(("outcome", model, drop),
                           lambda: fit_outcome_oof(self.panel, model, self.lt, self.seed, drop)[:2])
 
+    def logistic_design(self) -> np.ndarray:
+        """The design of this scenario's logistic propensity model, with its intercept."""
+        if self.scenario.logistic_form == "true":
+            return np.column_stack([np.ones(len(self.panel)), treatment_design(self.panel).to_numpy()])
+        return logistic_design(self.panel, self.scenario.propensity_drop)
+
     def msm_table(self) -> pd.DataFrame:
         """Chapter 03's naive / weighted / MSM table with the scenario's primary propensity."""
 
@@ -136,8 +148,11 @@ class LongtermAnalysis:
             a = self.panel["treatment"].to_numpy(int)
             raw, w = analysis_weights(a, e, self.lt.weight_truncation_lower, self.lt.weight_truncation_upper)
             wp = self.panel.assign(ipw_stabilized=raw, analysis_weight=w)
+            logistic = self.lt.primary_propensity == "logistic"
             return msm_estimates(wp, self.lt.n_bootstrap, self.seed, counts=self.counts(),
-                                 **msm_weight_columns(self.lt.msm_weights))
+                                 **msm_weight_columns(self.lt.msm_weights),
+                                 propensity=e if logistic else None,
+                                 propensity_design=self.logistic_design() if logistic else None)
 
         return self._memo(("msm", self.scenario.propensity_drop, self.scenario.logistic_form), make)
 
@@ -174,10 +189,17 @@ def naive_difference(an: LongtermAnalysis) -> list[EstimateRow]:
 
 
 def _msm_row(an: LongtermAnalysis, method: str, name: str) -> list[EstimateRow]:
+    """Chapter 03's row: the sandwich with the estimated propensity (when the primary model is
+    logistic) and the bootstrap with the weights held fixed."""
     t = an.msm_table()
     r = t[t["method"].eq(method)].iloc[0]
-    return [EstimateRow(name, BOOTSTRAP_INFERENCE, float(r["estimate"]), float(r["se_bootstrap"]),
-                        float(r["ci_95_lower"]), float(r["ci_95_upper"]), an.truth)]
+    rows = []
+    if np.isfinite(r["se_estimated_propensity"]):
+        rows.append(EstimateRow(name, SANDWICH_INFERENCE, float(r["estimate"]), float(r["se_estimated_propensity"]),
+                                float(r["ci_95_lower"]), float(r["ci_95_upper"]), an.truth))
+    rows.append(EstimateRow(name, BOOTSTRAP_INFERENCE, float(r["estimate"]), float(r["se_bootstrap"]),
+                            float(r["ci_bootstrap_lower"]), float(r["ci_bootstrap_upper"]), an.truth))
+    return rows
 
 
 def ipw_hajek(an: LongtermAnalysis) -> list[EstimateRow]:
