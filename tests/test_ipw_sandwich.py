@@ -51,3 +51,33 @@ def test_the_sandwich_matches_the_monte_carlo_spread_and_fixed_weights_overstate
     # while holding the weights fixed overstates it by more than half
     assert abs(np.mean(se_est) / sd - 1.0) < 0.12, (np.mean(se_est), sd)
     assert np.mean(se_fixed) > 1.5 * sd
+
+
+def test_msm_table_headline_uses_the_estimated_propensity_sandwich_and_says_so():
+    import pandas as pd
+
+    from recsys_causal.longterm.msm import MSM_METHOD, SANDWICH_SOURCE, WEIGHTED_DIM_METHOD, describe_sandwich_check
+    from recsys_causal.longterm.msm import msm_estimates
+    from recsys_causal.longterm.propensity import fit_propensity_oof, logistic_design
+    from recsys_causal.longterm.weights import analysis_weights
+    from recsys_causal.params import LongtermParams
+    from test_msm import make_panel
+
+    p = make_panel(3, n_users=60, n_days=12)
+    lt = LongtermParams(n_folds=3)
+    e = fit_propensity_oof(p, "logistic", lt, 0)
+    raw, trunc = analysis_weights(p["treatment"].to_numpy(int), e)
+    wp = p.assign(ipw_stabilized=raw, analysis_weight=trunc)
+    plain = msm_estimates(wp, 50, 0, weight="ipw_stabilized", sensitivity_weight="analysis_weight")
+    t = msm_estimates(wp, 50, 0, weight="ipw_stabilized", sensitivity_weight="analysis_weight",
+                      propensity=e, propensity_design=logistic_design(p))
+    rows = t.set_index("method")
+    for m in (WEIGHTED_DIM_METHOD, MSM_METHOD):
+        r = rows.loc[m]
+        assert r["source"] == SANDWICH_SOURCE and np.isfinite(r["se_estimated_propensity"])
+        assert r["ci_95_lower"] == pytest.approx(r["estimate"] - 1.959964 * r["se_estimated_propensity"], rel=1e-5)
+        # the bootstrap interval is kept beside it, identical to the table without the propensity
+        assert r["ci_bootstrap_lower"] == plain.set_index("method").loc[m, "ci_95_lower"]
+    assert pd.isna(rows.loc["Naive difference in means", "se_estimated_propensity"])
+    assert "Accounting for the estimation of the logistic propensity" in describe_sandwich_check(t)
+    assert "Accounting for" not in describe_sandwich_check(plain)

@@ -57,6 +57,7 @@ COLUMN_LABELS: dict[str, str] = {
     "smd_weighted": "SMD weighted",
     "smd_weighted_untruncated": "SMD weighted (untruncated)",
     "covers_truth": "Covers truth",
+    "se_estimated_propensity": "SE (propensity estimated)",
     "covers_oracle": "Covers oracle",
     "ci_95_covers_oracle": "CI covers oracle",
     "min_e": "Min e",

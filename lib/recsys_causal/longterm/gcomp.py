@@ -269,7 +269,7 @@ def estimator_comparison(msm: pd.DataFrame, gcomp: pd.DataFrame, truth: float | 
     denom = float(m["weighted_control_mean"])
     rows = [{"method": MSM_METHOD, "model": m["model"], "estimate": m["estimate"],
              "ci_95_lower": m["ci_95_lower"], "ci_95_upper": m["ci_95_upper"],
-             "source": "chapter 03: user-cluster bootstrap, weights held fixed"}]
+             "source": f"chapter 03: {m['source']}"}]
     for r in gcomp.sort_values("model").itertuples(index=False):
         rows.append({"method": GCOMP_METHOD, "model": r.model, "estimate": r.estimate,
                      "ci_95_lower": r.ci_95_lower, "ci_95_upper": r.ci_95_upper,
