@@ -56,8 +56,13 @@ def test_the_sandwich_matches_the_monte_carlo_spread_and_fixed_weights_overstate
 def test_msm_table_headline_uses_the_estimated_propensity_sandwich_and_says_so():
     import pandas as pd
 
-    from recsys_causal.longterm.msm import MSM_METHOD, SANDWICH_SOURCE, WEIGHTED_DIM_METHOD, describe_sandwich_check
-    from recsys_causal.longterm.msm import msm_estimates
+    from recsys_causal.longterm.msm import (
+        MSM_METHOD,
+        SANDWICH_SOURCE,
+        WEIGHTED_DIM_METHOD,
+        describe_sandwich_check,
+        msm_estimates,
+    )
     from recsys_causal.longterm.propensity import fit_propensity_oof, logistic_design
     from recsys_causal.longterm.weights import analysis_weights
     from recsys_causal.params import LongtermParams
