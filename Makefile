@@ -26,7 +26,7 @@ report: $(VENV)/.installed
 test: $(VENV)/.installed
 	rm -rf $(TEST_RUNS)
 	RECSYS_CAUSAL_PARAMS=params/test.yaml RECSYS_CAUSAL_RUNS_DIR=$(TEST_RUNS) \
-		$(BIN)/pytest tests notebooks --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider
+		$(BIN)/pytest tests notebooks --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider $(PYTEST_ARGS)
 
 ## Only the notebooks, on the tiny profile (what reviewers run).
 nbval: $(VENV)/.installed
