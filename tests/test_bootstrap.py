@@ -119,3 +119,18 @@ def test_map_replicates_keeps_order_and_does_not_depend_on_workers():
     np.testing.assert_array_equal(serial, [one(r) for r in range(7)])
     np.testing.assert_array_equal(map_replicates(one, 7, n_jobs=2), serial)
     assert map_replicates(one, 0, n_jobs=2).shape == (0,)
+
+
+def test_map_replicates_runs_every_replicate_single_threaded():
+    """One BLAS / OpenMP thread per replicate in the main process and in the workers: a
+    multi-threaded BLAS would sum large products in another order than a worker does."""
+    from recsys_causal.bootstrap import map_replicates
+
+    def threads(_: int) -> float:
+        import numpy  # noqa: F401  (its BLAS is among the pools)
+        from threadpoolctl import threadpool_info
+
+        return float(max((p["num_threads"] for p in threadpool_info()), default=1))
+
+    assert (map_replicates(threads, 3, n_jobs=1) == 1).all()
+    assert (map_replicates(threads, 3, n_jobs=2) == 1).all()

@@ -234,12 +234,14 @@ def map_replicates(one: Callable[[int], float], n_replicates: int, n_jobs: int =
     """`[one(r) for r in range(n_replicates)]` on `n_jobs` joblib workers (loky), in order.
 
     For the bootstraps that re-fit models per replicate: each replicate's draws are fixed before
-    the map and models are single-threaded, so the result does not depend on `n_jobs`.
+    the map and every replicate runs with one BLAS / OpenMP thread (threadpoolctl), in the main
+    process as in the workers, so the result does not depend on `n_jobs` to the last bit (a
+    multi-threaded BLAS sums in another order once matrices are large).
     Replicates go to workers in contiguous chunks, one per worker, so `one` (and the data it
     closes over) is sent to each worker once.
     """
     if n_jobs <= 1 or n_replicates <= 1:
-        return np.array([one(r) for r in range(n_replicates)], dtype=float)
+        return _run_chunk(one, np.arange(n_replicates))
     from joblib import Parallel, delayed
 
     chunks = [c for c in np.array_split(np.arange(n_replicates), min(n_jobs, n_replicates)) if len(c)]
@@ -249,4 +251,7 @@ def map_replicates(one: Callable[[int], float], n_replicates: int, n_jobs: int =
 
 
 def _run_chunk(one: Callable[[int], float], chunk: np.ndarray) -> np.ndarray:
-    return np.array([one(int(r)) for r in chunk], dtype=float)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return np.array([one(int(r)) for r in chunk], dtype=float)
