@@ -180,10 +180,14 @@ def test_duplicates_collapsed_in_several_passes_give_the_one_pass_panel(logs, ki
 
 
 def test_dedup_passes_grow_with_rows_and_shrink_with_memory() -> None:
-    from recsys_causal.longterm.panel_sql import dedup_passes, memory_bytes
+    from recsys_causal.longterm.panel_sql import dedup_passes
+    from recsys_causal.params import ParamsError, load_params, memory_bytes
 
     assert memory_bytes("1GB") == 10**9 and memory_bytes("2GiB") == 2 * 2**30 and memory_bytes("512 mb") == 512 * 10**6
     assert dedup_passes(1_000, "1GB") == 1
     assert dedup_passes(100_000_000, "1GB") > dedup_passes(100_000_000, "4GB") > 1
-    with pytest.raises(ValueError, match="memory limit 'lots'"):
-        memory_bytes("lots")
+    for bad in ("lots", "800000000"):  # a size needs its unit, in the parameters as here
+        with pytest.raises(ValueError, match="expected a size such as 512MB"):
+            memory_bytes(bad)
+        with pytest.raises(ParamsError, match="longterm.memory_limit"):
+            load_params(None, overrides=[f"longterm.memory_limit={bad}"])

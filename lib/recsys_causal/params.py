@@ -55,6 +55,21 @@ class LogColumns(_Section):
         return self
 
 
+_SIZE_UNITS = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+               "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def memory_bytes(size: str) -> int:
+    """Bytes of a DuckDB memory size such as '512MB', '4GB' or '2GiB' (the one parser: the
+    parameter's check and the panel query's pass sizing both use it)."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B)\s*", size, flags=re.IGNORECASE)
+    if not m:
+        raise ValueError("expected a size such as 512MB or 4GB")
+    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).upper()])
+
+
 class LongtermParams(_Section):
     """Knobs of the KuaiRec long-term track (chapters longterm_01 .. longterm_06)."""
 
@@ -163,10 +178,7 @@ class LongtermParams(_Section):
     @field_validator("memory_limit")
     @classmethod
     def _memory_size(cls, v: str) -> str:
-        import re
-
-        if not re.fullmatch(r"\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", v):
-            raise ValueError("expected a size such as 512MB or 4GB")
+        memory_bytes(v)
         return v.strip()
 
     @field_validator("sim_start_date", mode="before")

@@ -51,6 +51,7 @@ from recsys_causal.longterm.panel import (
     PanelResult,
     panel_summary,
 )
+from recsys_causal.params import memory_bytes
 
 
 def decimal_type(watch_ratio_cap: float) -> str:
@@ -73,17 +74,10 @@ DEDUP_BYTES_PER_ROW = 120
 DEDUP_MEMORY_SHARE = 0.5
 
 
-def memory_bytes(memory_limit: str) -> int:
-    """Bytes of a DuckDB memory limit such as '1GB', '512MB', '2GiB' or '800000000'."""
-    import re
-
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*", memory_limit, flags=re.IGNORECASE)
-    if not m:
-        raise ValueError(f"memory limit {memory_limit!r}: expected a size such as '1GB' or '512MB'")
-    unit = (m.group(2) or "B").upper()
-    scale = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-             "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}[unit]
-    return int(float(m.group(1)) * scale)
+def collapses_duplicates(source: LogSource, duplicate_policy: str) -> bool:
+    """Whether the daily query collapses repeated (user, item, timestamp) events (`keep_first`
+    on a log with timestamps)."""
+    return duplicate_policy == "keep_first" and bool(source.col("timestamp"))
 
 
 def dedup_passes(n_rows: int, memory_limit: str) -> int:
@@ -104,22 +98,20 @@ def daily_sql(source: LogSource, high_watch_threshold: float, watch_ratio_cap: f
     the union of the K selects is the whole table, each user in exactly one of them.
     """
     thr, cap = _num(high_watch_threshold), _num(watch_ratio_cap)
-    dedup = duplicate_policy == "keep_first" and bool(source.col("timestamp"))
+    dedup = collapses_duplicates(source, duplicate_policy)
+    events = "events" if partition is None else (
+        f"events WHERE COALESCE(hash(user_id) % {int(partition[1])}, 0) = {int(partition[0])}")
     ok = "event_day IS NOT NULL" + (" AND ts_key IS NOT NULL" if source.col("timestamp") else "")
     nulls = ("COUNT(*) - COUNT(engagement) AS null_engagement, "
              "COUNT(*) - COUNT(play_duration) AS null_duration")
     rows = (
         f"SELECT user_id, event_day, {ok} AS ok, MIN(play_duration) AS play_duration, MIN(engagement) AS engagement, "
-        f"COUNT(*) AS copies, {nulls} FROM events GROUP BY user_id, item_key, ts_key, event_day"
+        f"COUNT(*) AS copies, {nulls} FROM {events} GROUP BY user_id, item_key, ts_key, event_day"
         if dedup else
         f"SELECT user_id, event_day, {ok} AS ok, play_duration, engagement, 1 AS copies, "
         "CASE WHEN engagement IS NULL THEN 1 ELSE 0 END AS null_engagement, "
-        "CASE WHEN play_duration IS NULL THEN 1 ELSE 0 END AS null_duration FROM events"
+        f"CASE WHEN play_duration IS NULL THEN 1 ELSE 0 END AS null_duration FROM {events}"
     )
-    if partition is not None:
-        k, K = partition
-        where = f"WHERE COALESCE(hash(user_id) % {int(K)}, 0) = {int(k)}"
-        rows = rows.replace(" FROM events", f" FROM events {where}", 1)
     return (
         "SELECT user_id, event_day, SUM(CASE WHEN ok THEN 1 ELSE 0 END) AS n, "
         "SUM(CASE WHEN ok THEN play_duration END) AS play_ms, "
@@ -329,8 +321,8 @@ def build_panel_sql(
     }
     with _runner(engine, source, memory_limit, spark_master, threads) as r:
         r.view("events", statements["events"])
-        dedup = duplicate_policy == "keep_first" and bool(source.col("timestamp"))
-        passes = dedup_passes(r.n_rows(), memory_limit) if engine == "duckdb" and dedup else 1
+        dedup = engine == "duckdb" and collapses_duplicates(source, duplicate_policy)
+        passes = dedup_passes(r.n_rows(), memory_limit) if dedup else 1
         if passes == 1:
             r.table("daily", statements["daily"])
         else:  # users split by hash: each pass collapses the duplicates of a share of them
@@ -358,7 +350,7 @@ def build_panel_sql(
                         rows_kept=int(counts["rows_kept"]), rows_watch_ratio_above_threshold=int(counts["n_above"]),
                         max_watch_ratio=float(counts["max_engagement"]), users=int(counts["users"]),
                         first_date=_yyyymmdd(counts["first_day"]), last_date=_yyyymmdd(counts["last_day"]))
-    if duplicate_policy != "keep_first" and source.col("timestamp"):
+    if not collapses_duplicates(source, duplicate_policy) and source.col("timestamp"):
         report.duplicate_rows = count_duplicates(source, forms, engine, memory_limit, spark_master, threads)
     return SqlPanel(result, report, statements)
 

@@ -164,10 +164,15 @@ def fit_propensity_oof(panel: pd.DataFrame, model: str, lt: LongtermParams, seed
     would make a weight infinite; the analysis's own truncation and clipping handle the
     (much larger) practical extremes and are reported.
     """
-    X = panel[propensity_feature_names(drop)]
-    est = make_propensity_model(model, lt, seed, drop)
-    folds = group_folds(panel[GROUP].to_numpy(), lt.n_folds)
-    oof = cross_fit_predict(est, X, panel[TREATMENT].to_numpy(int), folds, method="predict_proba").oof
+    return cross_fit_propensity(make_propensity_model(model, lt, seed, drop), panel[propensity_feature_names(drop)],
+                                panel, lt.n_folds)
+
+
+def cross_fit_propensity(estimator: Any, X: pd.DataFrame, panel: pd.DataFrame, n_folds: int) -> np.ndarray:
+    """Out-of-fold P(treatment = 1 | X) of an injected classifier, folds grouped by user, bounded
+    to [1e-6, 1 - 1e-6]: the one routine behind every propensity of the long-term track."""
+    folds = group_folds(panel[GROUP].to_numpy(), n_folds)
+    oof = cross_fit_predict(estimator, X, panel[TREATMENT].to_numpy(int), folds, method="predict_proba").oof
     return np.clip(oof, PROPENSITY_BOUND, 1.0 - PROPENSITY_BOUND)
 
 

@@ -19,7 +19,6 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from recsys_causal.bootstrap import cluster_bootstrap_diff_in_means, cluster_bootstrap_mean
-from recsys_causal.crossfit import cross_fit_predict, group_folds
 from recsys_causal.data.kuairec import load_interactions
 from recsys_causal.inference import influence_function_se, normal_interval, user_bootstrap_counts
 from recsys_causal.longterm.gcomp import fit_outcome_oof
@@ -32,8 +31,7 @@ from recsys_causal.longterm.msm import (
 )
 from recsys_causal.longterm.panel import build_user_day_panel
 from recsys_causal.longterm.propensity import (
-    GROUP,
-    PROPENSITY_BOUND,
+    cross_fit_propensity,
     fit_propensity_oof,
     logistic_design,
 )
@@ -134,7 +132,7 @@ class LongtermAnalysis:
         return self._memo(("outcome", model, drop),
                           lambda: fit_outcome_oof(self.panel, model, self.lt, self.seed, drop)[:2])
 
-    def logistic_design(self) -> np.ndarray:
+    def propensity_design(self) -> np.ndarray:
         """The design of this scenario's logistic propensity model, with its intercept."""
         if self.scenario.logistic_form == "true":
             return np.column_stack([np.ones(len(self.panel)), treatment_design(self.panel).to_numpy()])
@@ -152,7 +150,7 @@ class LongtermAnalysis:
             return msm_estimates(wp, self.lt.n_bootstrap, self.seed, counts=self.counts(),
                                  **msm_weight_columns(self.lt.msm_weights),
                                  propensity=e if logistic else None,
-                                 propensity_design=self.logistic_design() if logistic else None)
+                                 propensity_design=self.propensity_design() if logistic else None)
 
         return self._memo(("msm", self.scenario.propensity_drop, self.scenario.logistic_form), make)
 
@@ -161,11 +159,7 @@ def true_form_propensity_oof(panel: pd.DataFrame, lt: LongtermParams, seed: int)
     """Out-of-fold e(X) from a logistic regression on the simulator's treatment inputs
     (`treatment_design`), cross-fitted by user like chapter 02's models: a correctly specified
     propensity model, so that double robustness has one right nuisance model to lean on."""
-    est = LogisticRegression(C=1e6, max_iter=2000)
-    folds = group_folds(panel[GROUP].to_numpy(), lt.n_folds)
-    oof = cross_fit_predict(est, treatment_design(panel), panel["treatment"].to_numpy(int), folds,
-                            method="predict_proba").oof
-    return np.clip(oof, PROPENSITY_BOUND, 1.0 - PROPENSITY_BOUND)
+    return cross_fit_propensity(LogisticRegression(C=1e6, max_iter=2000), treatment_design(panel), panel, lt.n_folds)
 
 
 def analyse_longterm(config: StudyConfig, data: LongtermData, scenarios: Sequence[Scenario],
