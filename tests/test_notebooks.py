@@ -75,6 +75,11 @@ def test_figure_and_table_labels_are_unique_and_captioned():
                     problems.append(f"{path.name}: {label} has no tbl-cap")
                 if not label.startswith(("fig-", "tbl-")):
                     problems.append(f"{path.name}: label {label} must start with fig- or tbl-")
+            # the other direction: a caption without its label is dropped by Quarto, unnumbered
+            opts = set(OPTION.findall(cell.source))
+            for kind in ("fig", "tbl"):
+                if f"{kind}-cap" in opts and not any(lb.startswith(f"{kind}-") for lb in LABEL.findall(cell.source)):
+                    problems.append(f"{path.name}: a {kind}-cap without a {kind}- label")
     dupes = [k for k, v in labels.items() if v > 1]
     assert not dupes, f"duplicate labels across the book: {dupes}"
     assert not problems, problems
