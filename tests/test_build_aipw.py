@@ -1,4 +1,4 @@
-"""The chapter-05 builders: the thirteen artifacts, their contracts, determinism and the refit wiring."""
+"""The chapter-05 builders: the fourteen artifacts, their contracts, determinism and the refit wiring."""
 
 from __future__ import annotations
 
@@ -87,11 +87,12 @@ def fake_refit(sub: pd.DataFrame):
 
 def test_builders_cover_exactly_the_chapter_outputs():
     outputs = get_chapter("longterm_05").outputs
-    assert len(outputs) == 13
+    assert len(outputs) == 14
     owners = {get_builder(name).func.__module__ for name in outputs}
     assert owners == {"recsys_causal.longterm.build_aipw"}
     produced = set()
-    for f in (b.build_aipw, b.build_segments, b.build_effect_model, b.build_effect_calibration):
+    for f in (b.build_aipw_refit, b.build_aipw_scores, b.build_aipw, b.build_segments, b.build_effect_model, b.build_effect_buckets,
+              b.build_effect_calibration):
         produced |= {n for n in outputs if get_builder(n).func is f}
     assert produced == set(outputs)
 
@@ -99,7 +100,9 @@ def test_builders_cover_exactly_the_chapter_outputs():
 def test_aipw_tables_contract_and_determinism():
     panel, cf, comp, _ = synthetic_inputs()
     p = _params()
-    out = b.aipw_tables(panel, cf, comp, p.longterm, p.seed, fake_refit)
+    refit = b.aipw_refit_table(panel, p.longterm, p.seed, fake_refit)
+    assert refit["bootstrap_id"].tolist() == [0, 1, 2] and refit["estimate"].notna().all()
+    out = b.aipw_tables(panel, cf, comp, p.longterm, p.seed, refit)
     res = out[LT.AIPW_RESULTS]
     seed_cols = ["n_rows", "n_users", "mean_y1_hat", "mean_y0_hat", "gcomp_component", "aipw_ate", "aipw_score_std",
                  "aipw_p05", "aipw_median", "aipw_p95", "share_positive_score", "relative_lift_vs_y0", "is_primary_aipw"]
@@ -116,7 +119,8 @@ def test_aipw_tables_contract_and_determinism():
     assert len(scores) == 4 * len(panel)
     comp_out = out[LT.COMPARISON_WITH_AIPW]
     assert comp_out["role"].tolist() == ["estimate"] * 4 + ["robustness", "oracle"]
-    again = b.aipw_tables(panel, cf, comp, p.longterm, p.seed, fake_refit)
+    assert prim["refit_std"] == pytest.approx(refit["estimate"].std())
+    again = b.aipw_tables(panel, cf, comp, p.longterm, p.seed, b.aipw_refit_table(panel, p.longterm, p.seed, fake_refit))
     for name, df in out.items():
         pd.testing.assert_frame_equal(df, again[name])
 

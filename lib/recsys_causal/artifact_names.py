@@ -24,12 +24,14 @@ class LT:
     # chapter longterm_04
     GCOMP_COUNTERFACTUALS = f"{PREFIX}gcomp_counterfactuals.parquet"
     GCOMP_FOLD_METRICS = f"{PREFIX}gcomp_fold_metrics.csv"
+    GCOMP_REFIT_BOOTSTRAP = f"{PREFIX}gcomp_refit_bootstrap.csv"
     GCOMP_ESTIMATES = f"{PREFIX}gcomp_estimates.csv"
     ESTIMATOR_COMPARISON = f"{PREFIX}estimator_comparison.csv"
     # chapter longterm_05
     AIPW_RESULTS = f"{PREFIX}aipw_results.csv"
     AIPW_SCORES = f"{PREFIX}aipw_scores.parquet"
     AIPW_BOOTSTRAP = f"{PREFIX}aipw_bootstrap.csv"
+    AIPW_REFIT_BOOTSTRAP = f"{PREFIX}aipw_refit_bootstrap.csv"
     COMPARISON_WITH_AIPW = f"{PREFIX}estimator_comparison_with_aipw.csv"
     SEGMENT_EFFECTS = f"{PREFIX}aipw_segment_effects.csv"
     SEGMENT_BOOTSTRAP = f"{PREFIX}aipw_segment_bootstrap.csv"

@@ -245,6 +245,39 @@ def get_builder(name: str) -> Builder:
     return _BUILDERS[name]
 
 
+def hashed_keys(b: Builder) -> frozenset[str] | None:
+    """The section keys an artifact of `b` is keyed on: its own and, through the upstream keys,
+    those of every builder upstream of it in the same section (None: the whole section)."""
+    keys: set[str] = set()
+    seen: set[str] = set()
+    todo = [b]
+    while todo:
+        cur = todo.pop()
+        if cur.name in seen:
+            continue
+        seen.add(cur.name)
+        if cur.section == b.section:
+            if cur.keys is None:
+                return None
+            keys |= set(cur.keys)
+        todo.extend(get_builder(u) for u in cur.upstream)
+    return frozenset(keys)
+
+
+class _BuilderStore:
+    """What a builder sees of the store: everything, but the parameters through a view that
+    refuses keys the builder did not declare (`recsys_causal.parameter_reads.guarded`)."""
+
+    def __init__(self, store: RunStore, b: Builder):
+        from recsys_causal.parameter_reads import guarded
+
+        self._store = store
+        self.params = guarded(store.params, b.section, hashed_keys(b), f"builder {b.name}")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
 # ----------------------------------------------------------------------------------------------
 # The run store
 # ----------------------------------------------------------------------------------------------
@@ -352,7 +385,7 @@ class RunStore:
         An optional output the builder leaves out is recorded as absent, and a file an earlier
         build wrote for it is removed, so the run never shows a stale or empty stand-in."""
         b = get_builder(name)
-        results = b.func(self)
+        results = b.func(_BuilderStore(self, b))
         missing = [o for o in b.outputs if o not in results and o not in b.optional]
         if missing:
             raise ArtifactError(f"builder {b.name} did not return {missing}")

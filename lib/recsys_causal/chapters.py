@@ -76,7 +76,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         "longterm_04", "G-computation", "longterm", "notebooks/longterm/04_gcomputation.ipynb",
         outputs=(
             LT.GCOMP_COUNTERFACTUALS, LT.ESTIMATOR_COMPARISON,
-            LT.GCOMP_FOLD_METRICS, LT.GCOMP_ESTIMATES,
+            LT.GCOMP_FOLD_METRICS, LT.GCOMP_REFIT_BOOTSTRAP, LT.GCOMP_ESTIMATES,
         ),
         reads=(LT.WEIGHTED_PANEL, LT.PROPENSITY_METRICS, LT.COVARIATE_BALANCE),
     ),
@@ -84,7 +84,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         "longterm_05", "Doubly robust and heterogeneous effects", "longterm",
         "notebooks/longterm/05_aipw_heterogeneity.ipynb",
         outputs=(
-            LT.AIPW_RESULTS, LT.AIPW_SCORES, LT.AIPW_BOOTSTRAP,
+            LT.AIPW_RESULTS, LT.AIPW_SCORES, LT.AIPW_BOOTSTRAP, LT.AIPW_REFIT_BOOTSTRAP,
             LT.COMPARISON_WITH_AIPW, LT.SEGMENT_EFFECTS,
             LT.SEGMENT_BOOTSTRAP, LT.EFFECT_PREDICTIONS,
             LT.EFFECT_IMPORTANCE, LT.EFFECT_METRICS,

@@ -258,6 +258,15 @@ def refit_bootstrap(
     return map_replicates(one, n_replicates, n_jobs)
 
 
+def aipw_refit_bootstrap(panel: pd.DataFrame, refit: RefitFn, n_replicates: int, seed: int,
+                         clip_eps: float = 0.01, n_jobs: int = 1) -> np.ndarray:
+    """The primary pair's refit bootstrap on the (user_id, event_date)-sorted panel, drawn from the
+    seed's `longterm_refit_bootstrap` stream (`refit_bootstrap` does the work)."""
+    panel_sorted = _normalize_keys(panel).sort_values(list(KEYS), kind="mergesort").reset_index(drop=True)
+    return refit_bootstrap(panel_sorted, refit, n_replicates, stream_rng(seed, "longterm_refit_bootstrap"),
+                           clip_eps, n_jobs)
+
+
 def trimmed_aipw(
     primary: pd.DataFrame,
     propensity_col: str,
@@ -309,17 +318,17 @@ def run_aipw(
     clip_eps: float,
     primary: tuple[str, str],
     n_bootstrap: int,
-    n_refit_bootstrap: int,
     trim_alpha: float,
     seed: int,
-    refit: RefitFn | None = None,
+    refit_replicates: np.ndarray | None = None,
     counts: np.ndarray | None = None,
-    n_jobs: int = 1,
 ) -> AipwOutputs:
     """Scores, results (with three kinds of intervals for the primary pair) and the trimmed row.
 
     `counts` (replicates x users, users in order of first appearance in the (user_id,
-    event_date)-sorted rows) lets the caller share bootstrap draws with other estimators.
+    event_date)-sorted rows) lets the caller share bootstrap draws with other estimators;
+    `refit_replicates` are the primary pair's refit-bootstrap estimates (`aipw_refit_bootstrap`),
+    computed apart because they cost one nuisance refit each.
     """
     base = aipw_base(panel, counterfactuals)
     scores = compute_scores(base, clip_eps, primary)
@@ -334,10 +343,8 @@ def run_aipw(
     results["refit_std"] = np.nan
     results["refit_ci_95_lower"] = np.nan
     results["refit_ci_95_upper"] = np.nan
-    if refit is not None and n_refit_bootstrap > 0:
-        panel_sorted = _normalize_keys(panel).sort_values(list(KEYS), kind="mergesort").reset_index(drop=True)
-        rng = stream_rng(seed, "longterm_refit_bootstrap")
-        reps = refit_bootstrap(panel_sorted, refit, n_refit_bootstrap, rng, clip_eps, n_jobs)
+    if refit_replicates is not None and len(refit_replicates) > 0:
+        reps = np.asarray(refit_replicates, dtype=float)
         lo, hi = percentile_interval(reps[:, None])
         i = results.index[results["is_primary_aipw"]][0]
         results.loc[i, ["refit_reps", "refit_std", "refit_ci_95_lower", "refit_ci_95_upper"]] = [

@@ -1,5 +1,7 @@
-"""Builders of chapter longterm_05's thirteen artifacts (doubly robust and heterogeneous effects).
+"""Builders of chapter longterm_05's fourteen artifacts (doubly robust and heterogeneous effects).
 
+- the primary pair's refit bootstrap (the expensive part: one nuisance refit per replicate, so
+  it is an artifact of its own that `n_bootstrap` does not touch);
 - AIPW scores, results (three kinds of intervals + E-value), bootstrap replicates and the
   estimator comparison with AIPW;
 - segment effects and their bootstrap replicates;
@@ -18,7 +20,10 @@ from recsys_causal.longterm.aipw import (
     KEYS,
     PROPENSITY_COLUMN,
     RefitFn,
+    aipw_base,
+    aipw_refit_bootstrap,
     comparison_with_aipw,
+    compute_scores,
     primary_scores,
     run_aipw,
 )
@@ -28,7 +33,12 @@ from recsys_causal.longterm.effect_model import (
     effect_buckets,
     fit_effect_model,
 )
-from recsys_causal.longterm.segments import SEGMENT_SPECS, add_segment_columns, segment_effects
+from recsys_causal.longterm.segments import (
+    SEGMENT_SPECS,
+    add_segment_columns,
+    quantile_buckets,
+    segment_effects,
+)
 from recsys_causal.longterm.sensitivity import primary_sensitivity
 from recsys_causal.params import LongtermParams
 
@@ -68,15 +78,16 @@ def make_refit(lt: LongtermParams, seed: int) -> RefitFn:
 
 
 def aipw_tables(panel: pd.DataFrame, counterfactuals: pd.DataFrame, comparison: pd.DataFrame,
-                lt: LongtermParams, seed: int, refit: RefitFn | None) -> dict[str, pd.DataFrame]:
-    """The four AIPW artifacts from the weighted panel, counterfactuals and upstream comparison."""
+                lt: LongtermParams, seed: int, refit: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    """The four AIPW artifacts from the weighted panel, counterfactuals, upstream comparison and
+    the primary pair's refit bootstrap (`aipw_refit_table`; None: no refit interval)."""
     panel = _sorted(panel)
     counts = user_counts(panel["user_id"], lt.n_bootstrap, seed)
+    reps = None if refit is None else refit.sort_values("bootstrap_id", kind="mergesort")["estimate"].to_numpy(float)
     out = run_aipw(
         panel, counterfactuals,
         clip_eps=lt.clip_eps, primary=(lt.primary_propensity, lt.primary_outcome_model),
-        n_bootstrap=lt.n_bootstrap, n_refit_bootstrap=lt.n_refit_bootstrap, trim_alpha=lt.trim_alpha,
-        seed=seed, refit=refit, counts=counts, n_jobs=lt.n_jobs,
+        n_bootstrap=lt.n_bootstrap, trim_alpha=lt.trim_alpha, seed=seed, refit_replicates=reps, counts=counts,
     )
     sens = primary_sensitivity(out.results, float(panel["outcome"].std()))
     results = out.results.copy()
@@ -93,17 +104,54 @@ def aipw_tables(panel: pd.DataFrame, counterfactuals: pd.DataFrame, comparison: 
     }
 
 
+def aipw_refit_table(panel: pd.DataFrame, lt: LongtermParams, seed: int, refit: RefitFn | None = None) -> pd.DataFrame:
+    """The primary pair's refit bootstrap: `n_refit_bootstrap` user resamples, each re-fitting both
+    nuisance models (cross-fitted by user) and re-scoring; one row per replicate."""
+    refit = refit if refit is not None else make_refit(lt, seed)
+    reps = (aipw_refit_bootstrap(_sorted(panel), refit, lt.n_refit_bootstrap, seed, lt.clip_eps, lt.n_jobs)
+            if lt.n_refit_bootstrap > 0 else np.empty(0))
+    return pd.DataFrame({"bootstrap_id": np.arange(len(reps), dtype=np.int64),
+                         "propensity_model": lt.primary_propensity, "outcome_model": lt.primary_outcome_model,
+                         "estimate": np.asarray(reps, dtype=float)})
+
+
 @builder(
-    outputs=(LT.AIPW_RESULTS, LT.AIPW_SCORES, LT.AIPW_BOOTSTRAP, LT.COMPARISON_WITH_AIPW),
+    outputs=(LT.AIPW_REFIT_BOOTSTRAP,),
     section="longterm",
-    keys=("clip_eps", "n_bootstrap", "n_refit_bootstrap", "trim_alpha", "primary_propensity",
-          "primary_outcome_model", *_NUISANCE_KEYS),
-    upstream=(LT.WEIGHTED_PANEL, LT.GCOMP_COUNTERFACTUALS, LT.ESTIMATOR_COMPARISON),
+    keys=("clip_eps", "n_refit_bootstrap", "primary_propensity", "primary_outcome_model", *_NUISANCE_KEYS),
+    upstream=(LT.WEIGHTED_PANEL,),
+)
+def build_aipw_refit(store: RunStore) -> dict[str, pd.DataFrame]:
+    return {LT.AIPW_REFIT_BOOTSTRAP: aipw_refit_table(store.get(LT.WEIGHTED_PANEL), store.params.longterm,
+                                                      store.params.seed)}
+
+
+@builder(
+    outputs=(LT.AIPW_SCORES,),
+    section="longterm",
+    keys=("clip_eps", "primary_propensity", "primary_outcome_model"),
+    upstream=(LT.WEIGHTED_PANEL, LT.GCOMP_COUNTERFACTUALS),
+)
+def build_aipw_scores(store: RunStore) -> dict[str, pd.DataFrame]:
+    lt = store.params.longterm
+    scores = compute_scores(aipw_base(_sorted(store.get(LT.WEIGHTED_PANEL)), store.get(LT.GCOMP_COUNTERFACTUALS)),
+                            lt.clip_eps, (lt.primary_propensity, lt.primary_outcome_model))
+    return {LT.AIPW_SCORES: scores}
+
+
+@builder(
+    outputs=(LT.AIPW_RESULTS, LT.AIPW_BOOTSTRAP, LT.COMPARISON_WITH_AIPW),
+    section="longterm",
+    keys=("clip_eps", "n_bootstrap", "trim_alpha", "primary_propensity", "primary_outcome_model"),
+    upstream=(LT.WEIGHTED_PANEL, LT.GCOMP_COUNTERFACTUALS, LT.ESTIMATOR_COMPARISON, LT.AIPW_REFIT_BOOTSTRAP),
 )
 def build_aipw(store: RunStore) -> dict[str, pd.DataFrame]:
+    """The results, bootstrap replicates and comparison (the scores are recomputed, cheaply, from
+    the same inputs as `build_aipw_scores`, so a bootstrap change leaves the scores fresh)."""
     lt, seed = store.params.longterm, store.params.seed
-    return aipw_tables(store.get(LT.WEIGHTED_PANEL), store.get(LT.GCOMP_COUNTERFACTUALS), store.get(LT.ESTIMATOR_COMPARISON),
-                       lt, seed, make_refit(lt, seed))
+    out = aipw_tables(store.get(LT.WEIGHTED_PANEL), store.get(LT.GCOMP_COUNTERFACTUALS), store.get(LT.ESTIMATOR_COMPARISON),
+                      lt, seed, store.get(LT.AIPW_REFIT_BOOTSTRAP))
+    return {name: out[name] for name in (LT.AIPW_RESULTS, LT.AIPW_BOOTSTRAP, LT.COMPARISON_WITH_AIPW)}
 
 
 def primary_with_covariates(scores: pd.DataFrame, panel: pd.DataFrame) -> pd.DataFrame:
@@ -159,9 +207,9 @@ def oracle_cate(keys: pd.DataFrame, oracle: pd.DataFrame | None) -> np.ndarray |
     return (m["y1"] - m["y0"]).to_numpy(dtype=float)
 
 
-def effect_tables(scores: pd.DataFrame, panel: pd.DataFrame, oracle: pd.DataFrame | None, lt: LongtermParams,
-                  seed: int) -> dict[str, pd.DataFrame]:
-    """DR-learner predictions, moderator importance, fold metrics and smoothed-effect buckets."""
+def effect_fit_tables(scores: pd.DataFrame, panel: pd.DataFrame, oracle: pd.DataFrame | None, lt: LongtermParams,
+                      seed: int) -> dict[str, pd.DataFrame]:
+    """DR-learner predictions (with their smoothed-effect bucket), moderator importance and fold metrics."""
     data = add_segment_columns(primary_with_covariates(scores, panel))
     cate = oracle_cate(data, oracle)
     res = fit_effect_model(data, features=PRE_TREATMENT_COVARIATES, config=effect_config(lt), seed=seed, oracle_cate=cate)
@@ -174,21 +222,43 @@ def effect_tables(scores: pd.DataFrame, panel: pd.DataFrame, oracle: pd.DataFram
         pred = pred.assign(oracle_cate=cate)
     else:  # real data: no truth, so no oracle column (absent rather than all NaN)
         metrics = metrics.drop(columns=[c for c in ORACLE_METRICS if c in metrics.columns])
-    counts = user_counts(pred["user_id"], lt.n_bootstrap, seed)
-    buckets, table = effect_buckets(pred, lt.n_effect_buckets, lt.n_bootstrap, seed, counts)
+    buckets = quantile_buckets(pred["smoothed_aipw_effect"], lt.n_effect_buckets, prefix="B")
     pred = pred.assign(smoothed_effect_bucket=buckets, **{c: data[c] for c in SEGMENT_SPECS if c not in pred.columns})
-    return {LT.EFFECT_PREDICTIONS: pred, LT.EFFECT_IMPORTANCE: res.importance, LT.EFFECT_METRICS: metrics, LT.EFFECT_BUCKETS: table}
+    return {LT.EFFECT_PREDICTIONS: pred, LT.EFFECT_IMPORTANCE: res.importance, LT.EFFECT_METRICS: metrics}
+
+
+def effect_bucket_table(pred: pd.DataFrame, lt: LongtermParams, seed: int) -> pd.DataFrame:
+    """The smoothed-effect buckets with the held-out AIPW score per bucket and its user-cluster
+    bootstrap interval (`n_bootstrap` draws, shared with the track's other bootstraps)."""
+    pred = pred.sort_values(list(KEYS), kind="mergesort").reset_index(drop=True)
+    counts = user_counts(pred["user_id"], lt.n_bootstrap, seed)
+    return effect_buckets(pred, lt.n_effect_buckets, lt.n_bootstrap, seed, counts)[1]
+
+
+def effect_tables(scores: pd.DataFrame, panel: pd.DataFrame, oracle: pd.DataFrame | None, lt: LongtermParams,
+                  seed: int) -> dict[str, pd.DataFrame]:
+    """DR-learner predictions, moderator importance, fold metrics and smoothed-effect buckets."""
+    out = effect_fit_tables(scores, panel, oracle, lt, seed)
+    return {**out, LT.EFFECT_BUCKETS: effect_bucket_table(out[LT.EFFECT_PREDICTIONS], lt, seed)}
 
 
 @builder(
-    outputs=(LT.EFFECT_PREDICTIONS, LT.EFFECT_IMPORTANCE, LT.EFFECT_METRICS, LT.EFFECT_BUCKETS),
+    outputs=(LT.EFFECT_PREDICTIONS, LT.EFFECT_IMPORTANCE, LT.EFFECT_METRICS),
     section="longterm",
-    keys=("n_folds", "n_effect_buckets", "n_bootstrap", "lgbm_n_estimators", "lgbm_min_child_samples"),
+    keys=("n_folds", "n_effect_buckets", "lgbm_n_estimators", "lgbm_min_child_samples"),
     upstream=(LT.AIPW_SCORES, LT.WEIGHTED_PANEL, LT.ORACLE),
 )
 def build_effect_model(store: RunStore) -> dict[str, pd.DataFrame]:
     oracle = store.get(LT.ORACLE) if store.is_simulated("longterm") else None
-    return effect_tables(store.get(LT.AIPW_SCORES), store.get(LT.WEIGHTED_PANEL), oracle, store.params.longterm, store.params.seed)
+    return effect_fit_tables(store.get(LT.AIPW_SCORES), store.get(LT.WEIGHTED_PANEL), oracle, store.params.longterm,
+                             store.params.seed)
+
+
+@builder(outputs=(LT.EFFECT_BUCKETS,), section="longterm", keys=("n_effect_buckets", "n_bootstrap"),
+         upstream=(LT.EFFECT_PREDICTIONS,))
+def build_effect_buckets(store: RunStore) -> dict[str, pd.DataFrame]:
+    return {LT.EFFECT_BUCKETS: effect_bucket_table(store.get(LT.EFFECT_PREDICTIONS), store.params.longterm,
+                                                   store.params.seed)}
 
 
 def effect_calibration_tables(pred: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -211,7 +281,7 @@ def build_effect_calibration(store: RunStore) -> dict[str, pd.DataFrame]:
 
 
 __all__ = [
-    "build_aipw", "build_segments", "build_effect_model", "build_effect_calibration", "aipw_tables",
-    "segment_tables", "effect_tables", "effect_calibration_tables", "make_refit", "user_counts", "oracle_cate",
+    "build_aipw_refit", "build_aipw_scores", "build_aipw", "aipw_refit_table", "build_segments", "build_effect_model", "build_effect_buckets",
+    "build_effect_calibration", "aipw_tables", "segment_tables", "effect_fit_tables", "effect_bucket_table", "effect_tables", "effect_calibration_tables", "make_refit", "user_counts", "oracle_cate",
     "primary_with_covariates",
 ]

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from recsys_causal.artifact_names import LT
@@ -96,42 +97,99 @@ def build_msm(store: RunStore) -> dict[str, pd.DataFrame]:
         propensity_design=logistic_design(wp) if logistic else None)}
 
 
-def gcomp_outputs(wp: pd.DataFrame, lt: LongtermParams, seed: int, truth: float | None = None
-                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(counterfactual table, fold metrics, per-model estimates) for both outcome models."""
+def gcomp_fits(wp: pd.DataFrame, lt: LongtermParams, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(counterfactual table, fold metrics) of both outcome models, cross-fitted by user."""
     preds, folds = {}, []
     for m in OUTCOME_MODELS:
         y1, y0, fm = fit_outcome_oof(wp, m, lt, seed)
         preds[m] = (y1, y0)
         folds.append(fm)
-    cf = counterfactual_table(wp, preds)
+    return counterfactual_table(wp, preds), pd.concat(folds, ignore_index=True)
+
+
+def gcomp_refit(wp: pd.DataFrame, lt: LongtermParams, seed: int) -> pd.DataFrame:
+    """The LightGBM g-computation refit bootstrap (one fit per replicate) as a `refit_table`.
+
+    Kept apart from the fits and the bootstrap summaries, so that neither `n_bootstrap` nor
+    `n_refit_bootstrap` refits what the other needs. It uses the first `n_refit_bootstrap` user
+    resamples of the track's shared draws (the count matrix is prefix-stable in its rows).
+    """
+    counts = user_bootstrap_counts(wp["user_id"].to_numpy(), lt.n_refit_bootstrap, seed)
+    full, reps = refit_bootstrap_ate(wp, "lightgbm", lt, counts, seed)
+    return refit_table("lightgbm", full, reps)
+
+
+def refit_table(model: str, full: float, reps: np.ndarray) -> pd.DataFrame:
+    """A refit bootstrap as a table: the full-sample refit (replicate -1), then one row per replicate."""
+    return pd.DataFrame({"model": model, "replicate": np.arange(-1, len(reps), dtype=np.int64),
+                         "estimate": np.concatenate([[full], np.asarray(reps, dtype=float)])})
+
+
+def refit_from_table(table: pd.DataFrame) -> dict[str, tuple[float, np.ndarray]]:
+    """{model: (full-sample estimate, replicates)} from `refit_table` rows (in replicate order)."""
+    out = {}
+    for model, g in table.groupby("model", sort=False):
+        g = g.sort_values("replicate", kind="mergesort")
+        out[str(model)] = (float(g["estimate"].iloc[0]), g["estimate"].iloc[1:].to_numpy(dtype=float))
+    return out
+
+
+def gcomp_summary(wp: pd.DataFrame, cf: pd.DataFrame, refit: pd.DataFrame, lt: LongtermParams, seed: int,
+                  truth: float | None = None) -> pd.DataFrame:
+    """Per-model g-computation estimates with the fixed-prediction bootstrap over `n_bootstrap`
+    user resamples, the ridge refit bootstrap (vectorized, on the same draws) and the LightGBM
+    refit bootstrap of `gcomp_fits`."""
     counts = user_bootstrap_counts(wp["user_id"].to_numpy(), lt.n_bootstrap, seed)
-    # The ridge refit is vectorized (all n_bootstrap draws); LightGBM refits one model per
-    # replicate, so it uses the first n_refit_bootstrap rows of the same draws.
-    refit = {
-        "linear_ridge": refit_bootstrap_ate(wp, "linear_ridge", lt, counts, seed),
-        "lightgbm": refit_bootstrap_ate(wp, "lightgbm", lt, counts[: min(lt.n_refit_bootstrap, len(counts))], seed),
-    }
-    est = gcomp_estimates(cf, lt.n_bootstrap, seed, truth=truth, counts=counts, refit=refit)
-    return cf, pd.concat(folds, ignore_index=True), est
+    reps = {"linear_ridge": refit_bootstrap_ate(wp, "linear_ridge", lt, counts, seed), **refit_from_table(refit)}
+    return gcomp_estimates(cf, lt.n_bootstrap, seed, truth=truth, counts=counts, refit=reps)
+
+
+def gcomp_outputs(wp: pd.DataFrame, lt: LongtermParams, seed: int, truth: float | None = None
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(counterfactual table, fold metrics, per-model estimates) for both outcome models."""
+    cf, folds = gcomp_fits(wp, lt, seed)
+    return cf, folds, gcomp_summary(wp, cf, gcomp_refit(wp, lt, seed), lt, seed, truth)
 
 
 @builder(
-    outputs=(LT.GCOMP_COUNTERFACTUALS, LT.GCOMP_FOLD_METRICS, LT.GCOMP_ESTIMATES, LT.ESTIMATOR_COMPARISON),
+    outputs=(LT.GCOMP_COUNTERFACTUALS, LT.GCOMP_FOLD_METRICS),
     section="longterm",
-    keys=("n_folds", "ridge_alpha", "outcome_arms", *_LGBM_KEYS, "n_bootstrap", "n_refit_bootstrap"),
-    upstream=(LT.WEIGHTED_PANEL, LT.MSM_ESTIMATES, LT.ORACLE),
+    keys=("n_folds", "ridge_alpha", "outcome_arms", *_LGBM_KEYS),
+    upstream=(LT.WEIGHTED_PANEL,),
+)
+def build_gcomp_fits(store: RunStore) -> dict[str, pd.DataFrame]:
+    cf, folds = gcomp_fits(sorted_panel(store.get(LT.WEIGHTED_PANEL)), store.params.longterm, store.params.seed)
+    return {LT.GCOMP_COUNTERFACTUALS: cf, LT.GCOMP_FOLD_METRICS: folds}
+
+
+@builder(
+    outputs=(LT.GCOMP_REFIT_BOOTSTRAP,),
+    section="longterm",
+    keys=("outcome_arms", *_LGBM_KEYS, "n_refit_bootstrap"),
+    upstream=(LT.WEIGHTED_PANEL,),
+)
+def build_gcomp_refit(store: RunStore) -> dict[str, pd.DataFrame]:
+    return {LT.GCOMP_REFIT_BOOTSTRAP: gcomp_refit(sorted_panel(store.get(LT.WEIGHTED_PANEL)), store.params.longterm,
+                                                  store.params.seed)}
+
+
+@builder(
+    outputs=(LT.GCOMP_ESTIMATES, LT.ESTIMATOR_COMPARISON),
+    section="longterm",
+    keys=("ridge_alpha", "n_bootstrap"),
+    upstream=(LT.WEIGHTED_PANEL, LT.GCOMP_COUNTERFACTUALS, LT.GCOMP_REFIT_BOOTSTRAP, LT.MSM_ESTIMATES, LT.ORACLE),
 )
 def build_gcomp(store: RunStore) -> dict[str, pd.DataFrame]:
     wp = sorted_panel(store.get(LT.WEIGHTED_PANEL))
     truth = truth_for(store, wp)
-    cf, folds, est = gcomp_outputs(wp, store.params.longterm, store.params.seed, truth=truth)
+    est = gcomp_summary(wp, store.get(LT.GCOMP_COUNTERFACTUALS), store.get(LT.GCOMP_REFIT_BOOTSTRAP),
+                        store.params.longterm, store.params.seed, truth)
     comparison = estimator_comparison(store.get(LT.MSM_ESTIMATES), est, truth)
-    return {LT.GCOMP_COUNTERFACTUALS: cf, LT.GCOMP_FOLD_METRICS: folds, LT.GCOMP_ESTIMATES: est,
-            LT.ESTIMATOR_COMPARISON: comparison}
+    return {LT.GCOMP_ESTIMATES: est, LT.ESTIMATOR_COMPARISON: comparison}
 
 
 __all__ = [
-    "build_weighted_panel", "build_msm", "build_gcomp", "weighted_panel", "gcomp_outputs",
+    "build_weighted_panel", "build_msm", "build_gcomp_fits", "build_gcomp_refit", "build_gcomp", "weighted_panel", "gcomp_fits",
+    "gcomp_refit", "gcomp_summary", "gcomp_outputs", "refit_table", "refit_from_table",
     "sorted_panel", "truth_for",
 ]
