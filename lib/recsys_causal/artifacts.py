@@ -57,10 +57,15 @@ def _module_file(module: str, pkg_dir: Path) -> Path | None:
 
 def _imports(path: Path, pkg: str = "recsys_causal") -> set[str]:
     """Package modules a file imports anywhere (top level or inside functions), statically."""
+    return imports_in(path.read_text(), str(path), pkg)
+
+
+def imports_in(source: str, filename: str = "<source>", pkg: str = "recsys_causal") -> set[str]:
+    """Package modules some Python source imports anywhere (top level or inside functions)."""
     import ast
 
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in ast.walk(ast.parse(source, filename=filename)):
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name.split(".")[0] == pkg}
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == pkg and not node.level:
@@ -69,11 +74,11 @@ def _imports(path: Path, pkg: str = "recsys_causal") -> set[str]:
     return out
 
 
-def module_closure(module: str, pkg_dir: Path = PACKAGE_DIR) -> list[Path]:
-    """The source files `module` runs with: itself and every package module it imports,
-    transitively (their parent packages' __init__ files included)."""
+def module_closure(module: str | Iterable[str], pkg_dir: Path = PACKAGE_DIR) -> list[Path]:
+    """The source files `module` (or several modules) runs with: itself and every package module
+    it imports, transitively (their parent packages' __init__ files included)."""
     seen: dict[Path, None] = {}
-    todo = [module]
+    todo = [module] if isinstance(module, str) else list(module)
     while todo:
         name = todo.pop()
         parts = name.split(".")

@@ -9,12 +9,14 @@ differs from the code default (papermill's `-p` injections), all validated toget
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from recsys_causal.artifacts import RunStore
 from recsys_causal.chapters import Chapter, get_chapter
+from recsys_causal.parameter_reads import ParamsView, ReadLog
 from recsys_causal.params import (
     SECTIONS,
     Params,
@@ -26,6 +28,27 @@ from recsys_causal.params import (
 from recsys_causal.paths import project_root, resolve, runs_dir
 
 DEFAULT_RUN_NAME = "default"
+#: set by `run` for each chapter it executes: where the kernel records the parameters it read
+READS_ENV = "RECSYS_CAUSAL_PARAMETER_READS"
+
+
+def _reads_writer() -> Any:
+    """A callback that keeps $RECSYS_CAUSAL_PARAMETER_READS holding the parameters read so far
+    (None when the notebook is not executed by `run`)."""
+    import json
+    import os
+
+    from recsys_causal.artifacts import atomic_write_text
+
+    target = os.environ.get(READS_ENV, "")
+    if not target:
+        return None
+    atomic_write_text(Path(target), "[]\n")
+
+    def write(reads: frozenset[str]) -> None:
+        atomic_write_text(Path(target), json.dumps(sorted(reads)) + "\n")
+
+    return write
 
 
 @dataclass
@@ -33,13 +56,25 @@ class ChapterContext:
     """What a chapter needs: its definition, the run's parameters and the artifact store."""
 
     chapter: Chapter
-    params: Params
+    run_params: Params
     store: RunStore
     run_name: str
+    reads: ReadLog | None = None
+
+    def __post_init__(self) -> None:
+        if self.reads is None:
+            self.reads = ReadLog(self.run_params, on_new=_reads_writer())
+
+    @property
+    def params(self) -> ParamsView:
+        """The run's parameters, read through a view that records what the chapter reads: the
+        chapter's freshness key hashes those values (`recsys_causal.freeze`)."""
+        assert self.reads is not None
+        return self.reads.view()
 
     @property
     def section(self) -> Any:
-        """The chapter's parameter section (e.g. `LongtermParams`)."""
+        """The chapter's parameter section (e.g. `LongtermParams`), through the recording view."""
         return self.params.section(self.chapter.section)
 
     @property
@@ -174,4 +209,4 @@ def open_chapter(chapter_id: str, values: dict[str, Any]) -> ChapterContext:
 
     apply_style()
     install_display()
-    return ChapterContext(chapter=chapter, params=params, store=store, run_name=run_name)
+    return ChapterContext(chapter=chapter, run_params=params, store=store, run_name=run_name)

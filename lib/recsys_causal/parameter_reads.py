@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 #: keys that change how fast a result is computed, never the result (free to read, never hashed)
-SPEED_KEYS: frozenset[str] = frozenset({"n_jobs", "memory_limit", "spark_master"})
+SPEED_KEYS: frozenset[str] = frozenset({"n_jobs", "backend", "scheduler_address", "memory_limit", "spark_master"})
 
 #: keys the data fingerprint of a track already covers (`recsys_causal.data.fingerprint`): the data
 #: source and the simulator's settings
@@ -124,11 +124,14 @@ def guarded(params: BaseModel, section: str, keys: Iterable[str] | None, owner: 
     data fingerprint covers are free;
     other sections are refused outright (a builder is keyed on its own section)."""
     allowed = None if keys is None else frozenset(keys) | SPEED_KEYS
+    fields = set(type(params.section(section)).model_fields)  # type: ignore[attr-defined]
+    whole = allowed is None or all(k in allowed or covered_by_fingerprint(k) for k in fields)
 
     def check(sec: str, key: str) -> None:
         if sec == "" and key == "seed":
             return
-        if sec == section and (allowed is None or key in allowed or covered_by_fingerprint(key)):
+        if sec == section and (key == "*" and whole or allowed is None or key in allowed
+                               or covered_by_fingerprint(key)):
             return
         what = f"{sec}.{key}" if sec and key != "*" else (f"all of {sec}" if sec not in ("", "*") else "all parameters")
         declared = "the whole section" if allowed is None else ", ".join(sorted(allowed - SPEED_KEYS)) or "none"

@@ -244,15 +244,25 @@ def execute_chapter(chapter: Chapter, params: Params, run_name: str, run_dir: Pa
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    from recsys_causal.freeze import chapter_key, key_path
+    from recsys_causal.context import READS_ENV
+    from recsys_causal.freeze import (
+        ALL_PARAMETERS,
+        READS_SUFFIX,
+        chapter_key,
+        global_reads,
+        key_path,
+        write_key,
+    )
 
     executed = executed_path(run_dir, chapter)
     executed.parent.mkdir(parents=True, exist_ok=True)
     attempt, failed = attempt_path(executed), failed_path(executed)
-    key = chapter_key(chapter, params, root)
+    reads_file = attempt.with_name(attempt.name + READS_SUFFIX)
+    reads_file.unlink(missing_ok=True)
     parameters = injected_parameters(chapter, params, run_name, attempt_params(run_dir))
     env_backup = os.environ.get("RECSYS_CAUSAL_PARAMS")
     os.environ.pop("RECSYS_CAUSAL_PARAMS", None)
+    os.environ[READS_ENV] = str(reads_file)
     log_path = run_dir / "logs" / f"{chapter.id}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -277,12 +287,21 @@ def execute_chapter(chapter: Chapter, params: Params, run_name: str, run_dir: Pa
             raise ChapterFailed(chapter, failed, f"{type(exc).__name__}: {exc}") from None
         raise  # KeyboardInterrupt / SystemExit: stop, nothing replaced
     finally:
+        os.environ.pop(READS_ENV, None)
         if env_backup is not None:
             os.environ["RECSYS_CAUSAL_PARAMS"] = env_backup
+    # what the notebook read through its context, plus the parameter names its code uses; a
+    # notebook that recorded nothing is taken to read every parameter
+    try:
+        reads = set(json.loads(reads_file.read_text())) | global_reads(chapter, root / chapter.notebook)
+    except (OSError, ValueError):
+        reads = {ALL_PARAMETERS}
+    reads_file.unlink(missing_ok=True)
+    key = chapter_key(chapter, params, root, run_dir, reads)
     key_path(executed).unlink(missing_ok=True)  # never an old key beside a new notebook
     os.replace(attempt, executed)
     failed.unlink(missing_ok=True)
-    atomic_write_text(key_path(executed), key + "\n")
+    write_key(executed, key, reads)
     return executed
 
 
@@ -294,6 +313,20 @@ def attempt_path(executed: Path) -> Path:
 def failed_path(executed: Path) -> Path:
     """Where a failed attempt's notebook is kept, beside the last good one."""
     return executed.with_name(executed.stem + ".failed.ipynb")
+
+
+def restamp_if_needed(chapter: Chapter, params: Params, run_name: str, run_dir: Path) -> list[str]:
+    """Give a fresh chapter the run's injected parameters when they differ only in values it never
+    read (so the book keeps one parameter set); returns the keys that differed."""
+    from recsys_causal.consistency import mismatched_chapters
+    from recsys_causal.freeze import restamp
+
+    mismatch = mismatched_chapters(run_dir, params, [chapter])
+    if not mismatch:
+        return []
+    restamp(executed_path(run_dir, chapter),
+            injected_parameters(chapter, params, run_name, attempt_params(run_dir)))
+    return list(mismatch[0].keys)
 
 
 def _execute_in_order(chapters: Sequence[Chapter], params: Params, run_name: str, run_dir: Path, root: Path,
@@ -312,9 +345,11 @@ def _execute_in_order(chapters: Sequence[Chapter], params: Params, run_name: str
             prefix = f"[{i:>2}/{len(chapters)}] {ch.id:<{width}}  {ch.title}"
             bar.set_postfix_str(ch.id)
             if not force and is_fresh(ch, params, run_dir, root):
+                restamped = restamp_if_needed(ch, params, run_name, run_dir)
                 result.chapters.append(ChapterRun(ch, "fresh", 0.0, executed_path(run_dir, ch)))
                 bar.clear()
-                print(f"{prefix} ... fresh", file=out, flush=True)
+                note = f" (re-stamped: {', '.join(restamped)} changed, never read)" if restamped else ""
+                print(f"{prefix} ... fresh{note}", file=out, flush=True)
                 bar.update(1)
                 continue
             t0 = time.perf_counter()
@@ -349,7 +384,8 @@ def run_pipeline(
     check_data: bool = True,
 ) -> RunResult:
     """Execute `chapters` in order on `params` into data/runs/<run_name>/, then render the book
-    (after re-executing any earlier chapter of the run that was made with other parameters)."""
+    (after bringing any earlier chapter of the run that was made with other parameters up to
+    these: re-executed when it depends on a changed value, re-stamped when it does not)."""
     if check_data:  # the CLI checks before it takes the run's lock, and says so here
         preflight(params, sorted({c.section for c in chapters if c.section != "validation"}))
     run_dir = runs_dir(root) / run_name
@@ -364,7 +400,7 @@ def run_pipeline(
 
         stale = [m for m in mismatched_chapters(run_dir, params) if m.chapter not in chapters]
         if stale:
-            print(f"re-executing {len(stale)} chapter(s) made with other parameters, so the book has one "
+            print(f"checking {len(stale)} chapter(s) made with other parameters, so the book has one "
                   f"parameter set: {', '.join(m.describe() for m in stale)}", file=out, flush=True)
             _execute_in_order([m.chapter for m in stale], params, run_name, run_dir, root, result, out)
         from recsys_causal.render import render_book
