@@ -90,6 +90,43 @@ def test_a_book_with_two_parameter_sets_is_refused(e2e_run):
     assert "longterm_06" not in lines[0] and "interference" not in lines[0]
 
 
+def test_a_bootstrap_size_change_recomputes_only_the_summaries_it_feeds(e2e_run, tmp_path):
+    """The README's one-parameter rerun: `--only longterm_05 --set longterm.n_bootstrap=...` in the
+    same run rebuilds the bootstrap summaries, re-executes the chapters that show them, re-stamps
+    the ones that never read the value, and refits no model."""
+    import hashlib
+    import shutil
+
+    from conftest import copy_project, run_cli
+    from recsys_causal.artifact_names import LT
+    from recsys_causal.consistency import executed_parameters
+
+    project = copy_project(tmp_path / "project")  # its own book folder: the shared run's stays as it is
+    run = project / "data" / "runs" / "rerun"
+    shutil.copytree(e2e_run.run_dir, run)
+    kept = (LT.PANEL, LT.WEIGHTED_PANEL, LT.GCOMP_COUNTERFACTUALS, LT.GCOMP_REFIT_BOOTSTRAP, LT.AIPW_REFIT_BOOTSTRAP,
+            LT.AIPW_SCORES, LT.EFFECT_PREDICTIONS)
+
+    def sha(name: str) -> str:
+        return hashlib.sha256((run / "processed" / name).read_bytes()).hexdigest()
+
+    before = {n: sha(n) for n in (*kept, LT.AIPW_RESULTS)}
+    n_boot = json.loads((run / "manifest.json").read_text())["artifacts"][LT.AIPW_RESULTS]["parameters"]["n_bootstrap"]
+    r = run_cli(["run", "--params", "params/test.yaml", "--only", "longterm_05", "--set",
+                 f"longterm.n_bootstrap={n_boot + 17}", "--run-name", "rerun", "--renderer", "fallback"], project)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = r.stdout
+    for cid in ("longterm_01", "longterm_02"):
+        assert re.search(rf"{cid}\s+.*\.\.\. fresh \(re-stamped: n_bootstrap changed, never read\)$", out, re.M), out
+    for cid in ("longterm_03", "longterm_04", "longterm_05", "longterm_06"):
+        assert re.search(rf"{cid}\s+.*\.\.\. ok \(", out), out
+    assert "interference_" not in out and "validation_" not in out
+    assert {n: sha(n) for n in kept} == {n: before[n] for n in kept}  # no model was refitted
+    assert sha(LT.AIPW_RESULTS) != before[LT.AIPW_RESULTS]
+    for ch in CHAPTERS[:6]:  # one parameter set in the book
+        assert executed_parameters(run / "executed" / ch.executed_name)["n_bootstrap"] == n_boot + 17, ch.id
+
+
 def test_the_executive_summary_states_the_artifacts_numbers(e2e_run):
     import pandas as pd
 

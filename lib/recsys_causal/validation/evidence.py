@@ -66,7 +66,7 @@ def confounder_strengths(panel: pd.DataFrame) -> pd.DataFrame:
     Xs = StandardScaler().fit_transform(X[:, keep])
     a = panel["treatment"].to_numpy(int)
     y = panel["outcome"].to_numpy(float)
-    t_coef = LogisticRegression(max_iter=2000).fit(Xs, a).coef_[0]
+    t_coef = LogisticRegression(solver="newton-cholesky", max_iter=200).fit(Xs, a).coef_[0]
     y_coef = LinearRegression().fit(np.column_stack([Xs, a]), (y - y.mean()) / y.std()).coef_[:-1]
     out = pd.DataFrame({"covariate": cols, "treatment_coef": t_coef, "outcome_coef": y_coef,
                         "confounding_score": np.abs(t_coef) * np.abs(y_coef)})

@@ -159,7 +159,7 @@ def true_form_propensity_oof(panel: pd.DataFrame, lt: LongtermParams, seed: int)
     """Out-of-fold e(X) from a logistic regression on the simulator's treatment inputs
     (`treatment_design`), cross-fitted by user like chapter 02's models: a correctly specified
     propensity model, so that double robustness has one right nuisance model to lean on."""
-    return cross_fit_propensity(LogisticRegression(C=1e6, max_iter=2000), treatment_design(panel), panel, lt.n_folds)
+    return cross_fit_propensity(LogisticRegression(C=1e6, solver="newton-cholesky", max_iter=200), treatment_design(panel), panel, lt.n_folds)
 
 
 def analyse_longterm(config: StudyConfig, data: LongtermData, scenarios: Sequence[Scenario],
