@@ -249,3 +249,24 @@ def test_code_fingerprint_follows_what_a_builder_imports(tmp_path):
     (pkg / "longterm" / "panel.py").write_text((pkg / "longterm" / "panel.py").read_text() + "\n# an edit\n")
     assert fp() != before
     artifacts.code_fingerprint.cache_clear()
+
+
+def _save_tables(run_dir, prefix: str, n: int) -> None:
+    store = RunStore(run_dir, build_params({}))
+    for i in range(n):
+        store.save_table(pd.DataFrame({"i": [i]}), f"{prefix}_{i}", section="longterm")
+
+
+def test_concurrent_writers_keep_every_manifest_entry(tmp_path):
+    """A kernel and a background build update one manifest: the lock keeps both sets of entries."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_save_tables, args=(tmp_path / "run", p, 40)) for p in ("a", "b", "c")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    tables = RunStore(tmp_path / "run", build_params({})).manifest()["tables"]
+    assert len(tables) == 120

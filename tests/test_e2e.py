@@ -21,6 +21,8 @@ def test_every_chapter_ran_in_order_with_progress(e2e_run):
         positions.append(m.start())
     assert positions == sorted(positions)
     assert "book:" in out and "pdf:" in out
+    # the study's artifacts were built while the tracks ran, and its chapter found them fresh
+    assert "validation_01's artifacts were built in the background" in out
 
 
 def test_every_chapter_output_exists_and_is_in_the_manifest(e2e_run):

@@ -9,6 +9,7 @@ is rebuilt by the registered builder, the same lib function the upstream chapter
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import functools
 import hashlib
@@ -17,7 +18,7 @@ import importlib.util
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from recsys_causal import __version__
 from recsys_causal.params import Params
 
 MANIFEST = "manifest.json"
+MANIFEST_LOCK = ".manifest.lock"
 ABSENT = "absent"  # manifest section: outputs a builder left out of the run (no file), with their key
 
 # Modules that register builders; each is imported lazily when a builder is needed.
@@ -318,10 +320,25 @@ class RunStore:
                 raise ArtifactError(f"manifest '{self.manifest_path}' is not valid JSON: {exc}") from None
         return {"artifacts": {}, "figures": {}}
 
+    @contextlib.contextmanager
+    def manifest_lock(self) -> Iterator[None]:
+        """Hold the manifest for one read-modify-write: kernels and a background build of the
+        same run update it concurrently, and an unlocked update could drop another's entries."""
+        import fcntl
+
+        fd = os.open(self.run_dir / MANIFEST_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
     def _update_manifest(self, section: str, entries: dict[str, dict[str, Any]]) -> None:
-        m = self.manifest()
-        m.setdefault(section, {}).update(entries)
-        atomic_write_text(self.manifest_path, json.dumps(m, indent=2, sort_keys=True))
+        with self.manifest_lock():
+            m = self.manifest()
+            m.setdefault(section, {}).update(entries)
+            atomic_write_text(self.manifest_path, json.dumps(m, indent=2, sort_keys=True))
 
     def data_fingerprint(self, section: str) -> str:
         """Fingerprint of the data source behind a track (files for real data, parameters for simulated)."""
@@ -396,16 +413,18 @@ class RunStore:
             raise ArtifactError(f"builder {b.name} did not return {missing}")
         self.put_many(results, section=b.section, key_of=self.expected_key, builder_name=b.name)
         left_out = [o for o in b.outputs if o not in results]
-        m = self.manifest()
-        for o in b.outputs:
-            m.get(ABSENT, {}).pop(o, None)
-        for o in left_out:
-            self.path(o).unlink(missing_ok=True)
-            m.get("artifacts", {}).pop(o, None)
-            self._memo.pop(o, None)
-            m.setdefault(ABSENT, {})[o] = {"key": self.expected_key(o), "builder": b.name, "section": b.section}
-        if left_out or any(o in self.manifest().get(ABSENT, {}) for o in b.outputs):
-            atomic_write_text(self.manifest_path, json.dumps(m, indent=2, sort_keys=True))
+        with self.manifest_lock():
+            m = self.manifest()
+            had_absent = any(o in m.get(ABSENT, {}) for o in b.outputs)
+            for o in b.outputs:
+                m.get(ABSENT, {}).pop(o, None)
+            for o in left_out:
+                self.path(o).unlink(missing_ok=True)
+                m.get("artifacts", {}).pop(o, None)
+                self._memo.pop(o, None)
+                m.setdefault(ABSENT, {})[o] = {"key": self.expected_key(o), "builder": b.name, "section": b.section}
+            if left_out or had_absent:
+                atomic_write_text(self.manifest_path, json.dumps(m, indent=2, sort_keys=True))
         return results
 
     def put_many(

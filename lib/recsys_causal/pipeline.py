@@ -329,14 +329,38 @@ def restamp_if_needed(chapter: Chapter, params: Params, run_name: str, run_dir: 
     return list(mismatch[0].keys)
 
 
+def start_background_builds(chapters: Sequence[Chapter], params: Params, run_dir: Path, root: Path,
+                            force: bool = False) -> dict[str, Any]:
+    """Start the background builds (`recsys_causal.background`) of the chapters about to run whose
+    artifacts are stale, when other chapters run before them."""
+    from recsys_causal import background
+    from recsys_causal.artifacts import RunStore
+    from recsys_causal.freeze import is_fresh
+
+    builds: dict[str, Any] = {}
+    store = RunStore(run_dir, params)
+    for i, ch in enumerate(chapters):
+        if ch.id not in background.BACKGROUND_CHAPTERS or i == 0:
+            continue
+        if not force and is_fresh(ch, params, run_dir, root):
+            continue
+        if all(store.is_fresh(name) for name in ch.outputs):
+            continue
+        builds[ch.id] = background.start(ch, run_dir, attempt_params(run_dir))
+    return builds
+
+
 def _execute_in_order(chapters: Sequence[Chapter], params: Params, run_name: str, run_dir: Path, root: Path,
-                      result: RunResult, out: TextIO, force: bool = False) -> None:
+                      result: RunResult, out: TextIO, force: bool = False,
+                      background: dict[str, Any] | None = None) -> None:
     """Execute `chapters` in order, one status line each (and a bar on a terminal); a chapter
-    whose executed notebook is fresh (same source, parameters, data and code) is reused."""
+    whose executed notebook is fresh (same source, parameters, data and code) is reused, and a
+    chapter whose artifacts are being built in the background waits for them first."""
     from tqdm import tqdm
 
     from recsys_causal.freeze import is_fresh
 
+    background = background or {}
     width = max((len(c.id) for c in chapters), default=10)
     bar = tqdm(total=len(chapters), desc="chapters", unit="ch", file=out, leave=True,
                disable=not getattr(out, "isatty", lambda: False)())
@@ -344,6 +368,9 @@ def _execute_in_order(chapters: Sequence[Chapter], params: Params, run_name: str
         for i, ch in enumerate(chapters, 1):
             prefix = f"[{i:>2}/{len(chapters)}] {ch.id:<{width}}  {ch.title}"
             bar.set_postfix_str(ch.id)
+            if ch.id in background:
+                bar.clear()
+                background.pop(ch.id).wait(out)
             if not force and is_fresh(ch, params, run_dir, root):
                 restamped = restamp_if_needed(ch, params, run_name, run_dir)
                 result.chapters.append(ChapterRun(ch, "fresh", 0.0, executed_path(run_dir, ch)))
@@ -392,7 +419,12 @@ def run_pipeline(
     run_dir.mkdir(parents=True, exist_ok=True)
     write_run_info(run_dir, params, root, argv, sorted({c.section for c in chapters}))
     result = RunResult(run_dir=run_dir)
-    _execute_in_order(chapters, params, run_name, run_dir, root, result, out, force=force)
+    background = start_background_builds(chapters, params, run_dir, root, force=force)
+    try:
+        _execute_in_order(chapters, params, run_name, run_dir, root, result, out, force=force, background=background)
+    finally:
+        for build in background.values():  # a chapter failed before theirs: stop them
+            build.stop()
     commit_run_info(run_dir)
     if render:
         # one parameter set per book: chapters executed earlier with other parameters run again
