@@ -142,3 +142,42 @@ def test_treatment_design_is_the_true_propensity_form(tmp_path) -> None:
     slope_h, slope_m = fit.coef_[0]
     assert abs(slope_h - 2.0) < 0.2 and abs(slope_m - 0.3) < 0.1
     assert abs(fit.intercept_[0] - (0.15 - 2.0 * 1.35 - 0.3 * np.log1p(3 * 45.0))) < 0.3
+
+
+def test_the_windowed_oracle_equals_stepping_each_day_alone(tmp_path: Path) -> None:
+    """All forced runs step together in one windowed world; the values are those of running one
+    small world per day t, forced on day t and stepped through its outcome window."""
+    from recsys_causal.simulate import kuairec as K
+
+    horizon = 4
+    rng = np.random.default_rng(5)
+    n, total = 40, K.BURN_IN_DAYS + 16
+    shape = (n, total)
+    w = K._World(base=rng.normal(3.0, 0.4, n), tau=rng.normal(-0.03, 0.05, n), quality=rng.normal(size=n),
+                 dow=K.DOW_LOG_RATE[np.arange(total) % 7], active=rng.random(shape) < 0.85,
+                 eps=0.3 * rng.standard_normal(shape), u_count=rng.random(shape), u_treat=rng.random(shape),
+                 u_share=rng.random(shape), z=rng.standard_normal(shape), confounding=1.0, gamma_u=0.5,
+                 cutoff=0.5, mean_plays=20.0)
+    paths = K._Paths(np.zeros(shape), np.zeros(shape, np.int64), np.zeros(shape, np.int64), np.zeros(shape, np.int8))
+    for t in range(total):
+        K._step(w, paths, t)
+    rows_out = []
+    for t in range(K.BURN_IN_DAYS, total - horizon):  # the reference: one world per day
+        users = np.flatnonzero(w.active[:, t])
+        sub = K._World(base=w.base[users], tau=w.tau[users], quality=w.quality[users], dow=w.dow,
+                       active=w.active[users], eps=w.eps[users], u_count=w.u_count[users],
+                       u_treat=w.u_treat[users], u_share=w.u_share[users], z=w.z[users], confounding=w.confounding,
+                       gamma_u=w.gamma_u, cutoff=w.cutoff, mean_plays=w.mean_plays)
+        ys = []
+        for arm in (1, 0):
+            q = K._Paths(paths.lam[users], paths.n[users], paths.k[users], paths.d[users])
+            K._step(sub, q, t, forced=arm)
+            for s in range(t + 1, t + horizon + 1):
+                K._step(sub, q, s)
+            ys.append(K._expected_window(sub, q, t, horizon))
+        rows_out.append(pd.DataFrame({"user_id": users.astype(np.int64), "day": t - K.BURN_IN_DAYS,
+                                      "treatment": paths.d[users, t].astype(np.int64), "y1": ys[0], "y0": ys[1],
+                                      "expected_outcome": K._expected_window(w, paths, t, horizon)[users]}))
+    reference = pd.concat(rows_out, ignore_index=True)
+    pd.testing.assert_frame_equal(K._oracle_rows(w, paths, horizon), reference, check_exact=True)
+    assert (reference["y1"] != reference["y0"]).any()

@@ -103,7 +103,7 @@ class _World:
     base: np.ndarray  # (n,) user log-rate
     tau: np.ndarray  # (n,) effect of a high-watch day on later log-rates
     quality: np.ndarray  # (n,)
-    dow: np.ndarray  # (T,)
+    dow: np.ndarray  # (T,), or (n, T) in the oracle's windowed world
     active: np.ndarray  # (n, T) bool, exogenous
     eps: np.ndarray  # (n, T) intensity noise
     u_count: np.ndarray  # (n, T) uniforms -> Poisson counts by inverse CDF
@@ -155,7 +155,8 @@ def _step(w: _World, p: _Paths, t: int, forced: int | None = None, rows: np.ndar
     lo = max(0, t - EFFECT_WINDOW_DAYS)
     recent_d = p.d[idx, lo:t].sum(axis=1)
     recent_z = w.z[idx, lo:t].sum(axis=1)
-    lam = np.exp(w.base[idx] + w.dow[t] + w.eps[idx, t] + w.tau[idx] * recent_d + 0.15 * w.gamma_u * recent_z)
+    dow = w.dow[t] if w.dow.ndim == 1 else w.dow[idx, t]  # per row in the oracle's windowed world
+    lam = np.exp(w.base[idx] + dow + w.eps[idx, t] + w.tau[idx] * recent_d + 0.15 * w.gamma_u * recent_z)
     act = w.active[idx, t]
     n = np.where(act, 1 + poisson.ppf(w.u_count[idx, t], lam), 0).astype(np.int64)
     lo3 = max(0, t - PRIOR_DAYS)
@@ -262,30 +263,8 @@ def simulate_kuairec(
 
     # --- oracle --------------------------------------------------------------------------------
     H = int(outcome_horizon_days)
-    frames = []
-    if with_oracle:
-        for t in range(BURN_IN_DAYS, total - H):
-            act = w.active[:, t]
-            if not act.any():
-                continue
-            rows = np.flatnonzero(act)
-            sub = _sub_world(w, rows)
-            ys = []
-            for arm in (1, 0):
-                # fancy indexing copies: the forced run never touches the factual paths
-                q = _Paths(paths.lam[rows], paths.n[rows], paths.k[rows], paths.d[rows])
-                _step(sub, q, t, forced=arm)
-                for s in range(t + 1, t + H + 1):
-                    _step(sub, q, s)
-                ys.append(_expected_window(sub, q, t, H))
-            factual = _expected_window(w, paths, t, H)[rows]
-            frames.append(pd.DataFrame({
-                "user_id": rows.astype(np.int64),
-                "day": t - BURN_IN_DAYS,
-                "treatment": paths.d[rows, t].astype(np.int64),
-                "y1": ys[0], "y0": ys[1], "expected_outcome": factual,
-            }))
-    oracle = _oracle_frame(frames, start, activity, quality, tau)
+    frames = [_oracle_rows(w, paths, H)] if with_oracle else []
+    oracle = _oracle_frame([f for f in frames if len(f)], start, activity, quality, tau)
 
     # --- rows ----------------------------------------------------------------------------------
     n_written = paths.n[:, BURN_IN_DAYS:]
@@ -335,13 +314,40 @@ def simulate_from_params(params: LongtermParams, seed: int, out_dir: str | Path,
 # ----------------------------------------------------------------------------------------------
 # Helpers
 # ----------------------------------------------------------------------------------------------
-def _sub_world(w: _World, rows: np.ndarray) -> _World:
-    return _World(
-        base=w.base[rows], tau=w.tau[rows], quality=w.quality[rows], dow=w.dow,
-        active=w.active[rows], eps=w.eps[rows], u_count=w.u_count[rows], u_treat=w.u_treat[rows],
-        u_share=w.u_share[rows], z=w.z[rows], confounding=w.confounding, gamma_u=w.gamma_u,
-        cutoff=w.cutoff, mean_plays=w.mean_plays,
+def _oracle_rows(w: _World, paths: _Paths, horizon: int) -> pd.DataFrame:
+    """y1, y0 and the factual expected outcome of every active user-day with a full window.
+
+    Each (user, day t) is one row of a windowed world holding days t - W .. t + H (W = the
+    effect window, so the step sees the same history): all forced runs step together, day by
+    day of the window, instead of one small world per t. The values are those of stepping each
+    t's world alone (same elementwise arithmetic, same order), in (t, user) order.
+    """
+    W, total = EFFECT_WINDOW_DAYS, w.active.shape[1]
+    days = np.arange(BURN_IN_DAYS, total - horizon)
+    t_idx, u_idx = np.nonzero(w.active[:, days].T)  # t-major, users ascending within a day
+    t_abs = days[t_idx]
+    cols = t_abs[:, None] + np.arange(-W, horizon + 1)[None, :]  # (rows, W + H + 1) absolute days
+    u2 = u_idx[:, None]
+    sub = _World(
+        base=w.base[u_idx], tau=w.tau[u_idx], quality=w.quality[u_idx], dow=w.dow[cols],
+        active=w.active[u2, cols], eps=w.eps[u2, cols], u_count=w.u_count[u2, cols],
+        u_treat=w.u_treat[u2, cols], u_share=w.u_share[u2, cols], z=w.z[u2, cols],
+        confounding=w.confounding, gamma_u=w.gamma_u, cutoff=w.cutoff, mean_plays=w.mean_plays,
     )
+    ys = []
+    for arm in (1, 0):
+        q = _Paths(paths.lam[u2, cols], paths.n[u2, cols], paths.k[u2, cols], paths.d[u2, cols])
+        _step(sub, q, W, forced=arm)
+        for s in range(W + 1, W + horizon + 1):
+            _step(sub, q, s)
+        ys.append(_expected_window(sub, q, W, horizon))
+    factual = _expected_window(sub, _Paths(paths.lam[u2, cols], paths.n[u2, cols], paths.k[u2, cols],
+                                           paths.d[u2, cols]), W, horizon)
+    return pd.DataFrame({
+        "user_id": u_idx.astype(np.int64), "day": (t_abs - BURN_IN_DAYS).astype(np.int64),
+        "treatment": paths.d[u_idx, t_abs].astype(np.int64),
+        "y1": ys[0], "y0": ys[1], "expected_outcome": factual,
+    })
 
 
 def _oracle_frame(frames: list[pd.DataFrame], start: _dt.date, activity: np.ndarray,
