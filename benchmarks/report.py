@@ -9,7 +9,9 @@ and the per-chapter seconds of the cold run, all measured in this one invocation
 - force: the same command with `--force` (every chapter executed again, the book rendered again);
   the tables of the cold, warm and forced runs are compared byte for byte;
 - rerun: one chapter with one parameter changed (`--only longterm_05 --set longterm.n_bootstrap=...`),
-  rendered, so every chapter made with the old value is executed again (one parameter set per book).
+  rendered: the bootstrap summaries are recomputed, the chapters that show them executed again
+  and the others re-stamped with the new value (one parameter set per book), no model refitted;
+- refit rerun: the same with a parameter that refits models (`longterm.n_refit_bootstrap`).
 
     .venv/bin/python benchmarks/report.py [--params params/default.yaml] [--renderer fallback]
 """
@@ -28,7 +30,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STATUS = re.compile(r"^\[\s*\d+/\d+\]\s+(\S+)\s+.*\.\.\. (ok \((\d+\.\d) s\)|fresh)$", re.M)
+STATUS = re.compile(r"^\[\s*\d+/\d+\]\s+(\S+)\s+.*\.\.\. (ok \((\d+\.\d) s\)|fresh(?: \(re-stamped)?)", re.M)
+BACKGROUND = re.compile(r"^\s+\.\.\. (\S+)'s artifacts were built in the background \((\d+\.\d) s\)", re.M)
 
 
 def copy_sources(dest: Path) -> Path:
@@ -65,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--params", default="params/default.yaml")
     ap.add_argument("--renderer", default="fallback", choices=("auto", "quarto", "fallback"))
     ap.add_argument("--n-bootstrap", type=int, default=1000, help="the rerun's longterm.n_bootstrap")
+    ap.add_argument("--n-refit-bootstrap", type=int, default=40, help="the refit rerun's longterm.n_refit_bootstrap")
     ap.add_argument("--workdir", default="", help="keep the project copy here (a new folder), e.g. to "
                     "time the renderers on its run with benchmarks/render.py --run-name bench")
     args = ap.parse_args(argv)
@@ -81,19 +85,28 @@ def main(argv: list[str] | None = None) -> int:
         tables["force"] = table_digests(project, "bench")
         rerun, out_rerun = run(project, [*base, "--only", "longterm_05", "--set",
                                          f"longterm.n_bootstrap={args.n_bootstrap}"])
+        refit, out_refit = run(project, [*base, "--only", "longterm_05", "--set",
+                                         f"longterm.n_bootstrap={args.n_bootstrap}", "--set",
+                                         f"longterm.n_refit_bootstrap={args.n_refit_bootstrap}"])
     print(f"profile {args.params}, renderer {args.renderer}, {os.cpu_count()} CPU(s)\n")
     print(f"{'step':<44} {'wall s':>8} {'/ cold':>8}")
     for name, secs in (("cold run (empty data/runs/)", cold), ("warm run (nothing changed)", warm),
-                       ("forced run (--force)", force), (f"rerun: longterm_05 with n_bootstrap={args.n_bootstrap}", rerun)):
+                       ("forced run (--force)", force), (f"rerun: longterm_05 with n_bootstrap={args.n_bootstrap}", rerun),
+                       (f"refit rerun: n_refit_bootstrap={args.n_refit_bootstrap}", refit)):
         print(f"{name:<44} {secs:8.1f} {secs / cold:8.3f}")
-    print("\nper chapter, cold run (and the same chapter in the warm run and the rerun)")
+    print("\nper chapter, cold run (and the same chapter in the warm run and the reruns)")
     warm_status = {m.group(1): m.group(2) for m in STATUS.finditer(out_warm)}
     rerun_status = {m.group(1): m.group(2) for m in STATUS.finditer(out_rerun)}
+    refit_status = {m.group(1): m.group(2) for m in STATUS.finditer(out_refit)}
     for m in STATUS.finditer(out_cold):
         cid, secs = m.group(1), float(m.group(3) or 0)
         print(f"  {cid:<18} {secs:7.1f} s  {secs / cold:6.3f}   warm: {warm_status.get(cid, '-'):<14} "
-              f"rerun: {rerun_status.get(cid, '-')}")
-    for label, out in (("cold", out_cold), ("warm", out_warm), ("force", out_force), ("rerun", out_rerun)):
+              f"rerun: {rerun_status.get(cid, '-'):<20} refit rerun: {refit_status.get(cid, '-')}")
+    for m in BACKGROUND.finditer(out_cold):
+        print(f"  {m.group(1)}'s artifacts, built in the background while the tracks ran: {float(m.group(2)):.1f} s "
+              f"({float(m.group(2)) / cold:.3f} of the cold run)")
+    for label, out in (("cold", out_cold), ("warm", out_warm), ("force", out_force), ("rerun", out_rerun),
+                       ("refit rerun", out_refit)):
         book = [ln for ln in out.splitlines() if "the book" in ln]
         print(f"  book ({label}): {book[-1].strip() if book else '-'}")
     differ = sorted(n for n in tables["cold"] if len({tables[k].get(n) for k in tables}) != 1)
