@@ -237,16 +237,29 @@ def builder(
     return deco
 
 
-def _load_builder_modules() -> None:
-    for mod in BUILDER_MODULES:
-        if importlib.util.find_spec(mod) is not None:
-            importlib.import_module(mod)
+#: which builder modules a name prefix points to first (a kernel of one track imports its own)
+_PREFIX_MODULES: tuple[tuple[str, str], ...] = (
+    ("kuairec_long_term_", "recsys_causal.longterm."),
+    ("movielens_interference_", "recsys_causal.interference."),
+    ("validation_", "recsys_causal.validation."),
+)
+
+
+def _load_builder_modules(name: str = "") -> None:
+    """Import the builder modules of `name`'s track (every builder module when that is not enough)."""
+    pkgs = [pkg for prefix, pkg in _PREFIX_MODULES if name.startswith(prefix)]
+    for mods in ([m for m in BUILDER_MODULES if pkgs and m.startswith(pkgs[0])], BUILDER_MODULES):
+        for mod in mods:
+            if importlib.util.find_spec(mod) is not None:
+                importlib.import_module(mod)
+        if name and name in _BUILDERS:
+            return
 
 
 def get_builder(name: str) -> Builder:
     """The builder registered for artifact `name`."""
     if name not in _BUILDERS:
-        _load_builder_modules()
+        _load_builder_modules(name)
     if name not in _BUILDERS:
         raise ArtifactError(f"no builder is registered for artifact '{name}'")
     return _BUILDERS[name]
