@@ -181,3 +181,21 @@ def test_the_windowed_oracle_equals_stepping_each_day_alone(tmp_path: Path) -> N
     reference = pd.concat(rows_out, ignore_index=True)
     pd.testing.assert_frame_equal(K._oracle_rows(w, paths, horizon), reference, check_exact=True)
     assert (reference["y1"] != reference["y0"]).any()
+
+
+@pytest.mark.parametrize("matrix", ["small_matrix", "big_matrix"])
+def test_rows_kept_in_memory_load_as_the_written_file_does(tmp_path: Path, matrix: str) -> None:
+    """The study skips the CSV: its in-memory rows, typed as the loader types the file, give the
+    same interactions, load report and oracle as writing the file and loading it."""
+    from recsys_causal.data.kuairec import interactions_from_table, typed_table
+
+    kw = dict(n_users=90, n_days=20, seed=11, matrix=matrix)
+    written = simulate_kuairec(tmp_path, **kw)
+    kept = simulate_kuairec(None, **kw)
+    assert kept.path is None and written.table is None and kept.n_rows == written.n_rows
+    pd.testing.assert_frame_equal(kept.oracle, written.oracle, check_exact=True)
+    from_file, report_file = load_interactions(tmp_path, matrix, "keep_first")
+    from_memory, report_memory = interactions_from_table(typed_table(kept.table), Path(f"{matrix}.csv"), "keep_first")
+    pd.testing.assert_frame_equal(from_memory, from_file, check_exact=True)
+    assert report_memory == report_file
+    assert report_file.rows_missing_date + report_file.duplicates_removed > 0  # the awkward rows are exercised

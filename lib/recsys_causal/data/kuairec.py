@@ -248,13 +248,38 @@ def load_interactions(
     video_duration int64 ms, date int32 YYYYMMDD, timestamp float64 s, watch_ratio float64),
     in file order, without rows lacking a date, duplicates handled by `duplicate_policy`.
     """
-    if duplicate_policy not in ("keep_first", "keep_all"):
-        raise DataError(f"duplicate_policy '{duplicate_policy}' is unknown (expected keep_first or keep_all)")
+    _check_policy(duplicate_policy)
     validate_folder(folder, matrix)
     path = matrix_path(folder, matrix)
-    table = _read_table(path)
+    optional = [f for f in OPTIONAL_FILES if (Path(folder) / f).is_file()]
+    return interactions_from_table(_read_table(path), path, duplicate_policy, optional)
+
+
+def _check_policy(duplicate_policy: str) -> None:
+    if duplicate_policy not in ("keep_first", "keep_all"):
+        raise DataError(f"duplicate_policy '{duplicate_policy}' is unknown (expected keep_first or keep_all)")
+
+
+def typed_table(table: pa.Table) -> pa.Table:
+    """A table with the KuaiRec CSV's columns as text or numbers, typed as `_read_table` types the
+    file (the integer columns as the fast first try does), so `interactions_from_table` treats it
+    exactly as the file it would be written to."""
+    types = {k: v for k, v in _FAST_TYPES.items() if k in table.column_names}
+    return pa.table({k: table.column(k).cast(t) for k, t in types.items()})
+
+
+def interactions_from_table(
+    table: pa.Table,
+    path: Path,
+    duplicate_policy: DuplicatePolicy = "keep_first",
+    optional_files: list[str] | None = None,
+) -> tuple[pd.DataFrame, LoadReport]:
+    """`load_interactions` after the read: the checks, the rows without a date, the duplicates
+    and the canonical types, on a typed table (`path` names the file in messages and the report)."""
+    _check_policy(duplicate_policy)
+    path = Path(path)
     report = LoadReport(file=path.name, duplicate_policy=duplicate_policy, rows_read=table.num_rows)
-    report.optional_files = [f for f in OPTIONAL_FILES if (Path(folder) / f).is_file()]
+    report.optional_files = list(optional_files or [])
 
     # Rows without a time cannot be placed on a day: drop and count them.
     missing = pc.or_kleene(pc.is_null(table.column("date")), pc.is_null(table.column("timestamp")))

@@ -82,12 +82,13 @@ ORACLE_COLUMNS = (
 class SimulationResult:
     """What `simulate_kuairec` wrote and the truth behind it."""
 
-    path: Path  # the written CSV
+    path: Path | None  # the written CSV (None when the rows were kept in memory)
     oracle: pd.DataFrame  # ORACLE_COLUMNS, one row per active user-day with a full outcome window
     users: pd.DataFrame  # user_id, latent_activity, latent_quality, log_rate_effect
     n_rows: int  # data rows written (including the extra rows without a time and duplicates)
     n_missing_time_rows: int
     n_duplicate_rows: int
+    table: pa.Table | None = None  # the rows, in the CSV's columns and text (when kept in memory)
 
     @property
     def ate(self) -> float:
@@ -193,7 +194,7 @@ def _expected_window(w: _World, p: _Paths, t: int, horizon: int) -> np.ndarray:
 # Public API
 # ----------------------------------------------------------------------------------------------
 def simulate_kuairec(
-    out_dir: str | Path,
+    out_dir: str | Path | None,
     n_users: int = 1411,
     n_days: int = 60,
     start_date: str = "2020-07-05",
@@ -214,7 +215,8 @@ def simulate_kuairec(
     duplicate_rows: int | None = None,
     with_oracle: bool = True,
 ) -> SimulationResult:
-    """Simulate KuaiRec-like logs, write `<out_dir>/<matrix>.csv`, and return the oracle.
+    """Simulate KuaiRec-like logs, write `<out_dir>/<matrix>.csv`, and return the oracle
+    (`out_dir=None`: keep the rows in memory, `SimulationResult.table`, the CSV's text unwritten).
 
     `missing_time_rows` extra rows with empty time/date/timestamp (default: a few for
     small_matrix, as in the real file) and `duplicate_rows` exact copies of earlier rows
@@ -269,20 +271,23 @@ def simulate_kuairec(
     # --- rows ----------------------------------------------------------------------------------
     n_written = paths.n[:, BURN_IN_DAYS:]
     k_written = paths.k[:, BURN_IN_DAYS:]
-    path, n_rows, n_missing, n_dup = _write_csv(
-        Path(out_dir), matrix, n_written, k_written, start, rng_rows,
+    table, n_missing, n_dup = _play_table(
+        matrix, n_written, k_written, start, rng_rows,
         threshold=float(high_watch_threshold),
         n_videos=n_videos or (3327 if matrix == "small_matrix" else 10728),
         missing_time_rows=missing_time_rows, duplicate_rows=duplicate_rows,
     )
+    path = _write_csv(Path(out_dir), matrix, table) if out_dir is not None else None
     users = pd.DataFrame({
         "user_id": np.arange(n_users, dtype=np.int64),
         "latent_activity": activity, "latent_quality": quality, "log_rate_effect": tau,
     })
-    return SimulationResult(path, oracle, users, n_rows, n_missing, n_dup)
+    return SimulationResult(path, oracle, users, int(table.num_rows), n_missing, n_dup,
+                            table=None if out_dir is not None else table)
 
 
-def simulate_from_params(params: LongtermParams, seed: int, out_dir: str | Path, with_oracle: bool = True) -> SimulationResult:
+def simulate_from_params(params: LongtermParams, seed: int, out_dir: str | Path | None,
+                         with_oracle: bool = True) -> SimulationResult:
     """Run `simulate_kuairec` with the knobs of a `LongtermParams` section.
 
     A `treatment_cutoff` of "median" has no fixed value before the data exist; the simulator
@@ -367,11 +372,11 @@ def _oracle_frame(frames: list[pd.DataFrame], start: _dt.date, activity: np.ndar
     return o.sort_values(["user_id", "event_date"], kind="stable").reset_index(drop=True)[list(ORACLE_COLUMNS)]
 
 
-def _write_csv(
-    out_dir: Path, matrix: str, n: np.ndarray, k: np.ndarray, start: _dt.date, rng: np.random.Generator,
+def _play_table(
+    matrix: str, n: np.ndarray, k: np.ndarray, start: _dt.date, rng: np.random.Generator,
     threshold: float, n_videos: int, missing_time_rows: int | None, duplicate_rows: int | None,
-) -> tuple[Path, int, int, int]:
-    """Expand user-day counts into play rows and write them in the KuaiRec CSV format."""
+) -> tuple[pa.Table, int, int]:
+    """Expand user-day counts into play rows: the KuaiRec CSV's columns, as its text."""
     n_users, n_days = n.shape
     flat_n = n.ravel()
     groups = np.flatnonzero(flat_n > 0)
@@ -429,6 +434,11 @@ def _write_csv(
         "watch_ratio": pa.array(ratio[idx]),
     })
     assert tuple(table.column_names) == KUAIREC_COLUMNS
+    return table, n_missing, n_dup
+
+
+def _write_csv(out_dir: Path, matrix: str, table: pa.Table) -> Path:
+    """Write the play rows in the KuaiRec CSV format (atomically)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{matrix}.csv"
     tmp = path.with_name(f".{path.name}.tmp")
@@ -436,4 +446,4 @@ def _write_csv(
         fh.write((",".join(KUAIREC_COLUMNS) + "\n").encode())
         pacsv.write_csv(table, fh, pacsv.WriteOptions(include_header=False, quoting_style="none", batch_size=1 << 16))
     tmp.replace(path)
-    return path, int(table.num_rows), n_missing, n_dup
+    return path

@@ -9,9 +9,9 @@ every model setting come from the study's `LongtermParams`, as in the chapters.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from recsys_causal.bootstrap import cluster_bootstrap_diff_in_means, cluster_bootstrap_mean
-from recsys_causal.data.kuairec import load_interactions
+from recsys_causal.data.kuairec import interactions_from_table, typed_table
 from recsys_causal.inference import influence_function_se, normal_interval, user_bootstrap_counts
 from recsys_causal.longterm.gcomp import fit_outcome_oof
 from recsys_causal.longterm.msm import (
@@ -72,11 +72,14 @@ class LongtermData:
 
 
 def simulate_longterm(config: StudyConfig, setting: str, sim_seed: int) -> LongtermData:
-    """Simulate KuaiRec-format logs, read them back through the loader, build the panel."""
+    """Simulate KuaiRec-format logs, pass them through the loader, build the panel.
+
+    The rows stay in memory, in the CSV's columns and text, typed as the loader types the file
+    (`typed_table`); the chapters' write-and-read of the same rows gives the same panel (a test
+    checks it), so the study skips the file and its parse."""
     lt = study_longterm_params(config.validation, setting)
-    with tempfile.TemporaryDirectory(prefix="recsys_causal_val_") as tmp:
-        sim = simulate_from_params(lt, sim_seed, tmp)
-        interactions, _ = load_interactions(tmp, lt.matrix, lt.duplicate_policy)
+    sim = simulate_from_params(lt, sim_seed, None)
+    interactions, _ = interactions_from_table(typed_table(sim.table), Path(f"{lt.matrix}.csv"), lt.duplicate_policy)
     panel = build_user_day_panel(interactions, lt.high_watch_threshold, lt.treatment_cutoff,
                                  lt.outcome_horizon_days, lt.watch_ratio_cap).panel
     panel = panel.sort_values(["user_id", "event_date"], kind="mergesort").reset_index(drop=True)
