@@ -57,8 +57,10 @@ def xdist_group_of(item: pytest.Item) -> str | None:
 
 
 def _start_rank(item: pytest.Item) -> int:
-    """Order in which xdist hands out the ungrouped tests: the slow ones first, then the rest."""
-    return 0 if item.get_closest_marker("slow") or item.get_closest_marker("e2e") else 1
+    """Sort key under xdist: grouped tests keep their order, ungrouped slow ones come first."""
+    if xdist_group_of(item) is not None:
+        return 0  # xdist starts the groups first anyway (the largest first)
+    return 1 if item.get_closest_marker("slow") or item.get_closest_marker("e2e") else 2
 
 
 @pytest.hookimpl(tryfirst=True)
