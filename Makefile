@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 PARAMS ?= params/default.yaml
 RUN_NAME ?= default
 TEST_RUNS := build/test-runs
+# pytest-xdist: two workers; tests sharing a session fixture (the end-to-end book, the notebooks)
+# stay on one worker. `make test XDIST=` runs the suite in one process.
+XDIST ?= -n 2 --dist loadgroup
 
 .PHONY: report test nbval lint install clean-runs
 
@@ -26,7 +29,7 @@ report: $(VENV)/.installed
 test: $(VENV)/.installed
 	rm -rf $(TEST_RUNS)
 	RECSYS_CAUSAL_PARAMS=params/test.yaml RECSYS_CAUSAL_RUNS_DIR=$(TEST_RUNS) \
-		$(BIN)/pytest tests notebooks --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider $(PYTEST_ARGS)
+		$(BIN)/pytest tests notebooks --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider $(XDIST) $(PYTEST_ARGS)
 
 ## Only the notebooks, on the tiny profile (what reviewers run).
 nbval: $(VENV)/.installed

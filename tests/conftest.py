@@ -2,25 +2,134 @@
 
 `e2e_run` copies the project's sources into a temporary folder, runs
 `recsys-causal run --params params/test.yaml` there (every chapter, then the book), and hands the
-result to the end-to-end, browser and PDF tests, so the pipeline runs once per session.
+result to the end-to-end, browser and PDF tests, so the pipeline runs once per session. When the
+session also holds the root `quarto render` test, `e2e_run` starts that render at once, in a copy of
+the finished project, so it runs while the browser and PDF tests check the book.
+
+Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`) the tests that share a session
+fixture land on one worker, and the longest chains start first (see `pytest_collection_modifyitems`).
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from xdist.remote import Producer
+    from xdist.scheduler.protocol import Scheduling
+    from xdist.workermanage import WorkerController
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # tests draw off-screen
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "recsys_causal.cli"]
+
+
+# session fixtures whose users must share one xdist worker (the fixture then runs once)
+E2E_FIXTURES = frozenset({"e2e_run", "e2e_book", "e2e_root_render", "rendered_book"})
+E2E_GROUP = "e2e-book"
+NBVAL_GROUP = "nbval"  # the notebooks share one run directory (build/test-runs/default) and run in order
+GROUPS_DIR = "recsys_causal_xdist_groups"  # workerinput key: where workers write their test groups
+GROUPS_DIR_KEY = pytest.StashKey[str]()  # the same folder, on the controller's config
+
+
+def xdist_group_of(item: pytest.Item) -> str | None:
+    """The xdist group an item must run in, or None when any worker may take it."""
+    if item.path.suffix == ".ipynb":
+        return NBVAL_GROUP
+    if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return E2E_GROUP
+    return None
+
+
+def _start_rank(item: pytest.Item) -> int:
+    """Sort key under xdist: grouped tests keep their order, ungrouped slow ones come first."""
+    if xdist_group_of(item) is not None:
+        return 0  # xdist starts the groups first anyway (the largest first)
+    return 1 if item.get_closest_marker("slow") or item.get_closest_marker("e2e") else 2
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests that share a session fixture with one xdist group; under xdist, slow ones first."""
+    groups: dict[str, str] = {}
+    for item in items:
+        group = xdist_group_of(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+            groups[item.nodeid] = group
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:  # an xdist worker: every worker sorts alike (a stable sort)
+        items.sort(key=_start_rank)
+        if workerinput.get(GROUPS_DIR):
+            out = Path(workerinput[GROUPS_DIR]) / f"{workerinput['workerid']}.json"
+            out.write_text(json.dumps(groups))
+
+
+# pytest 9.2 no longer lets xdist's loadgroup tag a test's node id with its group
+# (pytest-dev/pytest-xdist#1386), so the groups reach the scheduler through files instead
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: WorkerController) -> None:
+    """Tell each xdist worker where to write the groups of the tests it collected."""
+    stash = node.config.stash
+    if GROUPS_DIR_KEY not in stash:
+        stash[GROUPS_DIR_KEY] = tempfile.mkdtemp(prefix="xdist-groups-")
+    node.workerinput[GROUPS_DIR] = stash[GROUPS_DIR_KEY]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> Scheduling | None:
+    """With --dist loadgroup, a scheduler that reads the groups the workers wrote."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class FileGroupScheduling(LoadGroupScheduling):
+        """xdist's loadgroup, with each test's group read from the workers' files."""
+
+        _groups: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self._groups is None:  # first called once every worker has collected
+                self._groups = {}
+                if GROUPS_DIR_KEY in config.stash:
+                    for path in sorted(Path(config.stash[GROUPS_DIR_KEY]).glob("*.json")):
+                        self._groups.update(json.loads(path.read_text()))
+            group = self._groups.get(nodeid)
+            return group if group is not None else super()._split_scope(nodeid)
+
+    return FileGroupScheduling(config, log)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the folder of xdist group files."""
+    if GROUPS_DIR_KEY in config.stash:
+        shutil.rmtree(config.stash[GROUPS_DIR_KEY], ignore_errors=True)
+
+
+@contextmanager
+def apt_lock() -> Iterator[None]:
+    """Hold a machine-wide lock around apt-get, so parallel tests (and sessions) install one at a time."""
+    with open(Path(tempfile.gettempdir()) / "recsys-causal-apt.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session")
@@ -57,16 +166,57 @@ def run_cli(args: list[str], cwd: Path, env_extra: dict[str, str] | None = None,
 
 
 @dataclass
+class RootRender:
+    """`quarto render` at the root of a copy of the end-to-end project, running in the background."""
+
+    project: Path
+    proc: subprocess.Popen[bytes]
+    timeout: float = 1800
+    _result: subprocess.CompletedProcess[str] | None = field(default=None, init=False)
+
+    def result(self) -> subprocess.CompletedProcess[str]:
+        """Wait for the render and return it as `subprocess.run` would (stdout, stderr as text)."""
+        if self._result is None:
+            self.proc.wait(timeout=self.timeout)
+            out, err = (self.project.parent / f"quarto.{s}" for s in ("stdout", "stderr"))
+            self._result = subprocess.CompletedProcess(
+                self.proc.args, self.proc.returncode, out.read_text(errors="replace"), err.read_text(errors="replace"))
+        return self._result
+
+    def stop(self) -> None:
+        """End the render if no test waited for it."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@dataclass
 class BookRun:
     project: Path
     run_dir: Path
     book_dir: Path
     result: subprocess.CompletedProcess[str]
     seconds: float
+    root_render: RootRender | None = None
+
+
+def start_root_render(project: Path, dest: Path) -> RootRender | None:
+    """Copy the prepared project to `dest` and start `quarto render` there (None without quarto)."""
+    from recsys_causal.render.quarto import PREPARED_ENV, find_quarto
+
+    binary = find_quarto()
+    if binary is None:
+        return None
+    shutil.copytree(project, dest, symlinks=True)
+    # the run's book is prepared, so the pre-render step is told not to run the pipeline again
+    env = {**os.environ, PREPARED_ENV: "1"}
+    with open(dest.parent / "quarto.stdout", "wb") as out, open(dest.parent / "quarto.stderr", "wb") as err:
+        proc = subprocess.Popen([binary, "render"], cwd=dest, env=env, stdout=out, stderr=err)
+    return RootRender(dest, proc)
 
 
 @pytest.fixture(scope="session")
-def e2e_run(tmp_path_factory: pytest.TempPathFactory) -> BookRun:
+def e2e_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BookRun]:
     """One full pipeline run on params/test.yaml, rendered by Quarto when found, else the fallback."""
     project = copy_project(tmp_path_factory.mktemp("e2e") / "project")
     t0 = time.perf_counter()
@@ -74,7 +224,18 @@ def e2e_run(tmp_path_factory: pytest.TempPathFactory) -> BookRun:
     seconds = time.perf_counter() - t0
     if result.returncode != 0:
         pytest.fail(f"pipeline failed (exit {result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
-    return BookRun(project, project / "data" / "runs" / "e2e", project / "_book", result, seconds)
+    render = None
+    if any("e2e_root_render" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        render = start_root_render(project, tmp_path_factory.mktemp("e2e-root-render") / "project")
+    yield BookRun(project, project / "data" / "runs" / "e2e", project / "_book", result, seconds, render)
+    if render is not None:
+        render.stop()
+
+
+@pytest.fixture(scope="session")
+def e2e_root_render(e2e_run: BookRun) -> RootRender | None:
+    """The root `quarto render` of the end-to-end project (None when quarto is not found)."""
+    return e2e_run.root_render
 
 
 @pytest.fixture(scope="session")

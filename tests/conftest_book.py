@@ -9,6 +9,7 @@ rendered by the fallback from the synthetic run below.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import shutil
@@ -170,6 +171,20 @@ def norm(text: str) -> str:
     for invisible in ("\u00ad", "\u200b", "\u2060"):
         text = text.replace(invisible, "")
     return " ".join(text.split())
+
+
+@functools.lru_cache(maxsize=8)
+def _pdf_pages_text(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
+    """The text pypdf extracts from each page of the PDF at `path` (keyed by its state on disk)."""
+    from pypdf import PdfReader
+
+    return tuple((p.extract_text() or "") for p in PdfReader(path).pages)
+
+
+def pdf_pages_text(pdf: Path) -> tuple[str, ...]:
+    """The text of each page of `pdf`, extracted once per session and file version (pypdf is slow)."""
+    st = Path(pdf).stat()
+    return _pdf_pages_text(str(pdf), st.st_mtime_ns, st.st_size)
 
 
 @dataclass

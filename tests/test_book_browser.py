@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
+from conftest import apt_lock
 from conftest_book import BookUnderTest, rendered_book, synthetic_book  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -40,8 +41,11 @@ def ensure_chromium() -> tuple[str, Path]:
     if hasattr(os, "geteuid") and os.geteuid() != 0:
         pytest.skip("chromium / chromium-driver are not installed and the tests do not run as root")
     try:
-        proc = subprocess.run("apt-get update && apt-get install -y chromium chromium-driver", shell=True,
-                              capture_output=True, text=True, timeout=1200)
+        with apt_lock():  # another test (Spark's Java) may be installing at the same time
+            if _chromium() and DRIVER.is_file():
+                return _chromium() or "", DRIVER
+            proc = subprocess.run("apt-get update && apt-get install -y chromium chromium-driver", shell=True,
+                                  capture_output=True, text=True, timeout=1200)
     except (OSError, subprocess.SubprocessError) as exc:
         pytest.skip(f"could not install chromium with apt-get: {exc}")
     if proc.returncode != 0 or not (_chromium() and DRIVER.is_file()):

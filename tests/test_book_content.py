@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 
-from conftest_book import BookUnderTest, norm, rendered_book, synthetic_book  # noqa: F401
+from conftest_book import BookUnderTest, norm, pdf_pages_text, rendered_book, synthetic_book  # noqa: F401
 
 FILE_NAME = re.compile(r"\b[\w-]+\.(?:parquet|csv|ipynb)\b")
 CELL = re.compile(r"<t[dh][^>]*>(.*?)</t[dh]>", re.S)
@@ -69,9 +69,7 @@ def _table_headers(root: Path) -> list[list[str]]:
 
 
 def test_pdf_table_headers_are_separate_words(rendered_book: BookUnderTest) -> None:  # noqa: F811
-    from pypdf import PdfReader
-
-    text = norm(" ".join((p.extract_text() or "") for p in PdfReader(str(rendered_book.pdf)).pages))
+    text = norm(" ".join(pdf_pages_text(rendered_book.pdf)))
     squashed = text.replace("-", "")
     heads = _table_headers(rendered_book.dir.parent)
     assert heads, "no Markdown table in the executed chapters"

@@ -6,15 +6,13 @@ import re
 
 import pytest
 
-from conftest_book import BookUnderTest, norm, rendered_book, synthetic_book  # noqa: F401
+from conftest_book import BookUnderTest, norm, pdf_pages_text, rendered_book, synthetic_book  # noqa: F401
 
 
 def _text(book: BookUnderTest) -> str:
-    from pypdf import PdfReader
-
-    reader = PdfReader(str(book.pdf))
-    assert len(reader.pages) >= 3
-    raw = " ".join((p.extract_text() or "") for p in reader.pages)
+    pages = pdf_pages_text(book.pdf)
+    assert len(pages) >= 3
+    raw = " ".join(pages)
     # Typst hyphenates at line ends ("multi-\nplicity"): join the word again
     return norm(re.sub(r"(\w)-\n(\w)", r"\1\2", raw))
 

@@ -166,23 +166,23 @@ def test_a_second_run_with_nothing_changed_reuses_every_chapter_and_the_book(e2e
     assert digests() == before
 
 
-# last: a root `quarto render` replaces _book/ (and with it the book key the runs above rely on)
-def test_quarto_render_at_the_project_root_renders_the_runs_book(e2e_run):
+# the root render runs in a copy of the finished project (`e2e_root_render`, started by `e2e_run`
+# in the background), so it cannot replace the _book/ (and book key) the tests above rely on
+def test_quarto_render_at_the_project_root_renders_the_runs_book(e2e_root_render):
     """What a Quarto user types: `quarto render` at the root (the run's book is prepared, so the
     pre-render step is told not to run the pipeline again)."""
     import os
-    import subprocess
 
-    from recsys_causal.render.quarto import PREPARED_ENV, find_quarto, warn_lines
+    from recsys_causal.render.quarto import find_quarto, warn_lines
 
     binary = find_quarto()
     if binary is None:
         if os.environ.get("RECSYS_CAUSAL_REQUIRE_QUARTO"):
             pytest.fail("RECSYS_CAUSAL_REQUIRE_QUARTO is set but quarto was not found")
         pytest.skip("quarto not found on PATH")
-    book = e2e_run.project / "_book"
-    proc = subprocess.run([binary, "render"], cwd=e2e_run.project, capture_output=True, text=True,
-                          timeout=1800, env={**os.environ, PREPARED_ENV: "1"})
+    assert e2e_root_render is not None, "quarto was found, but the root render was not started"
+    book = e2e_root_render.project / "_book"
+    proc = e2e_root_render.result()
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (book / "index.html").is_file() and len(list(book.glob("*.pdf"))) == 1
     warns = warn_lines(proc.stdout + proc.stderr)

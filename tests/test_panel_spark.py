@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import apt_lock
 from recsys_causal.data.logs import resolve_source
 from recsys_causal.longterm.panel_sql import build_panel_sql
 from recsys_causal.simulate.kuairec import simulate_kuairec
@@ -26,9 +27,12 @@ def _ensure_java() -> None:
     if apt is None or sudo is None:
         pytest.skip("Spark needs Java and this machine has neither java nor apt-get (as root or with sudo)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run([*sudo, apt, "update", "-qq"], check=False, env=env, capture_output=True)
-    res = subprocess.run([*sudo, apt, "install", "-y", "-qq", "--no-install-recommends", "openjdk-17-jre-headless"],
-                         check=False, env=env, capture_output=True, text=True)
+    with apt_lock():  # another test (the browser's Chromium) may be installing at the same time
+        if shutil.which("java"):
+            return
+        subprocess.run([*sudo, apt, "update", "-qq"], check=False, env=env, capture_output=True)
+        res = subprocess.run([*sudo, apt, "install", "-y", "-qq", "--no-install-recommends",
+                              "openjdk-17-jre-headless"], check=False, env=env, capture_output=True, text=True)
     if not shutil.which("java"):
         pytest.skip(f"could not install openjdk-17-jre-headless with apt-get: {res.stderr.strip()[-200:]}")
 
