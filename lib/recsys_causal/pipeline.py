@@ -176,23 +176,21 @@ def commit_run_info(run_dir: Path) -> None:
         atomic_write_text(run_dir / name, (run_dir / ATTEMPT_DIR / name).read_text())
 
 
-@contextlib.contextmanager
-def _kernel_stderr_to(path: Path) -> Iterator[None]:
-    """Send the kernel's own stderr (warnings, library chatter) to a per-chapter log file.
+def chapter_kernel_manager(env: dict[str, str], stderr: Any) -> type:
+    """A kernel manager class whose kernel gets `env` as its whole environment and `stderr` as
+    its standard error (warnings, library chatter go to the chapter's log file).
 
-    The kernel is a child process that inherits file descriptor 2, so the descriptor is
-    redirected for the duration of the chapter; the console keeps only the progress lines.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(path, "wb") as log:
-        os.dup2(log.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+    Each chapter's kernel is set up this way instead of by changing this process's environment
+    or file descriptors, so chapters can execute side by side (`_execute_side_by_side`)."""
+    from jupyter_client import AsyncKernelManager
+
+    class ChapterKernelManager(AsyncKernelManager):  # type: ignore[misc]
+        async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]
+            kw["env"] = dict(env)
+            kw["stderr"] = stderr
+            await super().start_kernel(**kw)
+
+    return ChapterKernelManager
 
 
 HEARTBEAT_SECONDS = 30.0
@@ -260,13 +258,13 @@ def execute_chapter(chapter: Chapter, params: Params, run_name: str, run_dir: Pa
     reads_file = attempt.with_name(attempt.name + READS_SUFFIX)
     reads_file.unlink(missing_ok=True)
     parameters = injected_parameters(chapter, params, run_name, attempt_params(run_dir))
-    env_backup = os.environ.get("RECSYS_CAUSAL_PARAMS")
-    os.environ.pop("RECSYS_CAUSAL_PARAMS", None)
-    os.environ[READS_ENV] = str(reads_file)
+    # the kernel reads the run's parameter file, never a profile from this process's environment
+    env = {k: v for k, v in os.environ.items() if k != "RECSYS_CAUSAL_PARAMS"}
+    env[READS_ENV] = str(reads_file)
     log_path = run_dir / "logs" / f"{chapter.id}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with _kernel_stderr_to(log_path):
+        with open(log_path, "wb") as log:
             pm.execute_notebook(
                 str(root / chapter.notebook),
                 str(attempt),
@@ -276,6 +274,7 @@ def execute_chapter(chapter: Chapter, params: Params, run_name: str, run_dir: Pa
                 progress_bar=False,
                 log_output=False,
                 report_mode=False,
+                kernel_manager_class=chapter_kernel_manager(env, log),
             )
     except BaseException as exc:
         # the good executed notebook (if any) stays; the failed attempt is kept beside it
@@ -286,10 +285,6 @@ def execute_chapter(chapter: Chapter, params: Params, run_name: str, run_dir: Pa
         if isinstance(exc, Exception):  # kernel died, notebook unreadable, ...
             raise ChapterFailed(chapter, failed, f"{type(exc).__name__}: {exc}") from None
         raise  # KeyboardInterrupt / SystemExit: stop, nothing replaced
-    finally:
-        os.environ.pop(READS_ENV, None)
-        if env_backup is not None:
-            os.environ["RECSYS_CAUSAL_PARAMS"] = env_backup
     # what the notebook read through its context, plus the parameter names its code uses; a
     # notebook that recorded nothing is taken to read every parameter
     try:
@@ -350,12 +345,29 @@ def start_background_builds(chapters: Sequence[Chapter], params: Params, run_dir
     return builds
 
 
+def prebuild_inputs(chapters: Sequence[Chapter], params: Params, run_dir: Path) -> None:
+    """Build, here and in order, every stale artifact the chapters show (their outputs and
+    reads), so that their notebooks, executed side by side, only read them."""
+    from recsys_causal.artifacts import RunStore
+
+    store = RunStore(run_dir, params)
+    for ch in chapters:
+        for name in (*ch.outputs, *ch.reads):
+            store.is_absent(name)  # builds the artifact (and what it needs) when stale
+
+
 def _execute_in_order(chapters: Sequence[Chapter], params: Params, run_name: str, run_dir: Path, root: Path,
                       result: RunResult, out: TextIO, force: bool = False,
-                      background: dict[str, Any] | None = None) -> None:
+                      background: dict[str, Any] | None = None, side_by_side: bool = False) -> None:
     """Execute `chapters` in order, one status line each (and a bar on a terminal); a chapter
     whose executed notebook is fresh (same source, parameters, data and code) is reused, and a
-    chapter whose artifacts are being built in the background waits for them first."""
+    chapter whose artifacts are being built in the background waits for them first.
+
+    `side_by_side`: the chapters do not feed each other (they only read artifacts), so once their
+    stale artifacts are built (`prebuild_inputs`), their notebooks execute at the same time, one
+    kernel per core; the lines still come in order."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from tqdm import tqdm
 
     from recsys_causal.freeze import is_fresh
@@ -364,6 +376,25 @@ def _execute_in_order(chapters: Sequence[Chapter], params: Params, run_name: str
     width = max((len(c.id) for c in chapters), default=10)
     bar = tqdm(total=len(chapters), desc="chapters", unit="ch", file=out, leave=True,
                disable=not getattr(out, "isatty", lambda: False)())
+
+    def execute(ch: Chapter) -> tuple[Path, float]:
+        t0 = time.perf_counter()
+        try:
+            with heartbeat(ch, attempt_path(executed_path(run_dir, ch)), out):
+                return execute_chapter(ch, params, run_name, run_dir, root), time.perf_counter() - t0
+        except ChapterFailed as exc:
+            exc.seconds = time.perf_counter() - t0  # type: ignore[attr-defined]
+            raise
+
+    pending: dict[str, Future[tuple[Path, float]]] = {}
+    pool: ThreadPoolExecutor | None = None
+    if side_by_side:
+        stale = [ch for ch in chapters if force or not is_fresh(ch, params, run_dir, root)]
+        if len(stale) > 1:
+            prebuild_inputs(stale, params, run_dir)
+            pool = ThreadPoolExecutor(max_workers=min(len(stale), max(2, os.cpu_count() or 2)),
+                                      thread_name_prefix="chapter")
+            pending = {ch.id: pool.submit(execute, ch) for ch in stale}
     try:
         for i, ch in enumerate(chapters, 1):
             prefix = f"[{i:>2}/{len(chapters)}] {ch.id:<{width}}  {ch.title}"
@@ -371,7 +402,7 @@ def _execute_in_order(chapters: Sequence[Chapter], params: Params, run_name: str
             if ch.id in background:
                 bar.clear()
                 background.pop(ch.id).wait(out)
-            if not force and is_fresh(ch, params, run_dir, root):
+            if ch.id not in pending and not force and is_fresh(ch, params, run_dir, root):
                 restamped = restamp_if_needed(ch, params, run_name, run_dir)
                 result.chapters.append(ChapterRun(ch, "fresh", 0.0, executed_path(run_dir, ch)))
                 bar.clear()
@@ -379,23 +410,22 @@ def _execute_in_order(chapters: Sequence[Chapter], params: Params, run_name: str
                 print(f"{prefix} ... fresh{note}", file=out, flush=True)
                 bar.update(1)
                 continue
-            t0 = time.perf_counter()
             try:
-                with heartbeat(ch, attempt_path(executed_path(run_dir, ch)), out):
-                    executed = execute_chapter(ch, params, run_name, run_dir, root)
+                executed, secs = pending.pop(ch.id).result() if ch.id in pending else execute(ch)
             except ChapterFailed as exc:
-                secs = time.perf_counter() - t0
+                secs = getattr(exc, "seconds", 0.0)
                 bar.close()
                 print(f"{prefix} ... FAILED after {secs:.1f} s", file=out, flush=True)
                 result.chapters.append(ChapterRun(ch, "failed", secs, exc.executed))
                 raise
-            secs = time.perf_counter() - t0
             result.chapters.append(ChapterRun(ch, "ok", secs, executed))
             bar.clear()
             print(f"{prefix} ... ok ({secs:.1f} s)", file=out, flush=True)
             bar.update(1)
     finally:
         bar.close()
+        if pool is not None:  # chapters already running finish (their attempts stay beside)
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_pipeline(
@@ -434,7 +464,8 @@ def run_pipeline(
         if stale:
             print(f"checking {len(stale)} chapter(s) made with other parameters, so the book has one "
                   f"parameter set: {', '.join(m.describe() for m in stale)}", file=out, flush=True)
-            _execute_in_order([m.chapter for m in stale], params, run_name, run_dir, root, result, out)
+            _execute_in_order([m.chapter for m in stale], params, run_name, run_dir, root, result, out,
+                              side_by_side=True)
         from recsys_causal.render import render_book
 
         t0 = time.perf_counter()
