@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 from recsys_causal import __version__
 from recsys_causal.artifacts import atomic_write_text
-from recsys_causal.chapters import Chapter
+from recsys_causal.chapters import CHAPTERS, Chapter
 from recsys_causal.data.errors import DataError
 from recsys_causal.params import LongtermParams, Params, dump_yaml
 from recsys_causal.paths import resolve, runs_dir
@@ -391,8 +391,13 @@ def _execute_in_order(chapters: Sequence[Chapter], params: Params, run_name: str
     if side_by_side:
         stale = [ch for ch in chapters if force or not is_fresh(ch, params, run_dir, root)]
         if len(stale) > 1:
+            t0 = time.perf_counter()
+            print(f"building the artifacts of {len(stale)} chapter(s) ...", file=out, flush=True)
             prebuild_inputs(stale, params, run_dir)
-            pool = ThreadPoolExecutor(max_workers=min(len(stale), max(2, os.cpu_count() or 2)),
+            print(f"built the artifacts ({time.perf_counter() - t0:.1f} s); executing the notebooks side by side",
+                  file=out, flush=True)
+            # one kernel per core and one more (a kernel waits on its start and its files a while)
+            pool = ThreadPoolExecutor(max_workers=min(len(stale), (os.cpu_count() or 2) + 1),
                                       thread_name_prefix="chapter")
             pending = {ch.id: pool.submit(execute, ch) for ch in stale}
     try:
@@ -449,23 +454,34 @@ def run_pipeline(
     run_dir.mkdir(parents=True, exist_ok=True)
     write_run_info(run_dir, params, root, argv, sorted({c.section for c in chapters}))
     result = RunResult(run_dir=run_dir)
-    background = start_background_builds(chapters, params, run_dir, root, force=force)
-    try:
-        _execute_in_order(chapters, params, run_name, run_dir, root, result, out, force=force, background=background)
-    finally:
-        for build in background.values():  # a chapter failed before theirs: stop them
-            build.stop()
-    commit_run_info(run_dir)
-    if render:
-        # one parameter set per book: chapters executed earlier with other parameters run again
-        from recsys_causal.consistency import mismatched_chapters
+    from recsys_causal.consistency import mismatched_chapters
 
-        stale = [m for m in mismatched_chapters(run_dir, params) if m.chapter not in chapters]
+    # one parameter set per book: the run's other chapters made with other parameters are
+    # brought up to these (re-executed when they depend on a changed value, else re-stamped)
+    others = [m for m in mismatched_chapters(run_dir, params) if m.chapter not in chapters] if render else []
+    if others:
+        print(f"checking {len(others)} other chapter(s) made with other parameters, so the book has one "
+              f"parameter set: {', '.join(m.describe() for m in others)}", file=out, flush=True)
+    if others and not force:
+        # the chosen chapters and those others only read artifacts once these are built: one pass,
+        # their notebooks side by side
+        chosen = {c.id for c in chapters} | {m.chapter.id for m in others}
+        _execute_in_order([c for c in CHAPTERS if c.id in chosen], params, run_name, run_dir, root, result, out,
+                          side_by_side=True)
+        commit_run_info(run_dir)
+    else:
+        background = start_background_builds(chapters, params, run_dir, root, force=force)
+        try:
+            _execute_in_order(chapters, params, run_name, run_dir, root, result, out, force=force,
+                              background=background)
+        finally:
+            for build in background.values():  # a chapter failed before theirs: stop them
+                build.stop()
+        commit_run_info(run_dir)
+        stale = [m.chapter for m in others if m.chapter not in chapters] if render else []
         if stale:
-            print(f"checking {len(stale)} chapter(s) made with other parameters, so the book has one "
-                  f"parameter set: {', '.join(m.describe() for m in stale)}", file=out, flush=True)
-            _execute_in_order([m.chapter for m in stale], params, run_name, run_dir, root, result, out,
-                              side_by_side=True)
+            _execute_in_order(stale, params, run_name, run_dir, root, result, out, side_by_side=True)
+    if render:
         from recsys_causal.render import render_book
 
         t0 = time.perf_counter()
