@@ -144,13 +144,6 @@ def gcomp_summary(wp: pd.DataFrame, cf: pd.DataFrame, refit: pd.DataFrame, lt: L
     return gcomp_estimates(cf, lt.n_bootstrap, seed, truth=truth, counts=counts, refit=reps)
 
 
-def gcomp_outputs(wp: pd.DataFrame, lt: LongtermParams, seed: int, truth: float | None = None
-                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(counterfactual table, fold metrics, per-model estimates) for both outcome models."""
-    cf, folds = gcomp_fits(wp, lt, seed)
-    return cf, folds, gcomp_summary(wp, cf, gcomp_refit(wp, lt, seed), lt, seed, truth)
-
-
 @builder(
     outputs=(LT.GCOMP_COUNTERFACTUALS, LT.GCOMP_FOLD_METRICS),
     section="longterm",
@@ -190,6 +183,6 @@ def build_gcomp(store: RunStore) -> dict[str, pd.DataFrame]:
 
 __all__ = [
     "build_weighted_panel", "build_msm", "build_gcomp_fits", "build_gcomp_refit", "build_gcomp", "weighted_panel", "gcomp_fits",
-    "gcomp_refit", "gcomp_summary", "gcomp_outputs", "refit_table", "refit_from_table",
+    "gcomp_refit", "gcomp_summary", "refit_table", "refit_from_table",
     "sorted_panel", "truth_for",
 ]
