@@ -388,8 +388,10 @@ def _execute_in_order(chapters: Sequence[Chapter], params: Params, run_name: str
 
     pending: dict[str, Future[tuple[Path, float]]] = {}
     pool: ThreadPoolExecutor | None = None
+    fresh: set[str] | None = None  # known up front when side by side (each key computed once)
     if side_by_side:
         stale = [ch for ch in chapters if force or not is_fresh(ch, params, run_dir, root)]
+        fresh = {ch.id for ch in chapters} - {ch.id for ch in stale}
         if len(stale) > 1:
             t0 = time.perf_counter()
             print(f"building the artifacts of {len(stale)} chapter(s) ...", file=out, flush=True)
@@ -407,7 +409,8 @@ def _execute_in_order(chapters: Sequence[Chapter], params: Params, run_name: str
             if ch.id in background:
                 bar.clear()
                 background.pop(ch.id).wait(out)
-            if ch.id not in pending and not force and is_fresh(ch, params, run_dir, root):
+            if ch.id not in pending and not force and (ch.id in fresh if fresh is not None
+                                                       else is_fresh(ch, params, run_dir, root)):
                 restamped = restamp_if_needed(ch, params, run_name, run_dir)
                 result.chapters.append(ChapterRun(ch, "fresh", 0.0, executed_path(run_dir, ch)))
                 bar.clear()
@@ -478,9 +481,9 @@ def run_pipeline(
             for build in background.values():  # a chapter failed before theirs: stop them
                 build.stop()
         commit_run_info(run_dir)
-        stale = [m.chapter for m in others if m.chapter not in chapters] if render else []
-        if stale:
-            _execute_in_order(stale, params, run_name, run_dir, root, result, out, side_by_side=True)
+        if others:
+            _execute_in_order([m.chapter for m in others], params, run_name, run_dir, root, result, out,
+                              side_by_side=True)
     if render:
         from recsys_causal.render import render_book
 
