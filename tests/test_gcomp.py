@@ -59,8 +59,8 @@ def test_vectorized_ridge_refit_equals_sklearn_on_materialized_resamples():
     counts = np.stack([np.bincount(r, minlength=g) for r in idx]).astype(float)
     full, reps = ridge_refit_bootstrap(p, LT, counts)
     pipe = make_outcome_model("linear_ridge", LT)
-    prep = pipe.named_steps["prep"].fit(p)  # the refit keeps the full-sample scaler
-    names = list(prep.get_feature_names_out())
+    prep = pipe[:-1].fit(p)  # the refit keeps the full-sample scaler
+    names = list(pipe.named_steps["encode"].get_feature_names_out())
     Z = prep.transform(p)
     order = np.argsort(codes, kind="stable")
     starts = np.searchsorted(codes[order], np.arange(g))

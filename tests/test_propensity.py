@@ -56,8 +56,8 @@ def test_models_consume_only_pre_treatment_columns(kind, model):
         names = outcome_feature_names()
         pipe = make_outcome_model(model, LT).fit(p, p.outcome)
         allowed = set(PANEL_PRE_TREATMENT) | {"treatment"}
-    used = set(pipe.named_steps["prep"].get_feature_names_out()) | set(names)
-    used_inputs = {c for t in pipe.named_steps["prep"].transformers_ if t[0] != "remainder" for c in t[2]}
+    used = set(pipe.named_steps["encode"].get_feature_names_out()) | set(names)
+    used_inputs = set(pipe.named_steps["encode"].input_columns)
     assert set(names) <= allowed and used_inputs <= allowed
     assert not (used_inputs & set(ON_OR_AFTER)) and not (set(names) & set(ON_OR_AFTER))
     assert used  # something was used
@@ -129,11 +129,61 @@ def test_linear_models_see_heavy_tailed_history_as_log1p_trees_see_it_raw():
     p = make_panel(1, n_users=30, n_days=10)
     p["prior_3day_interactions"] = p["prior_3day_interactions"].abs()
     logistic = make_propensity_model("logistic", LT, 0).fit(p, p.treatment)
-    prep = logistic.named_steps["prep"]
-    names = list(prep.get_feature_names_out())
+    prep = logistic[:-1]
+    names = list(logistic.named_steps["encode"].get_feature_names_out())
     col = prep.transform(p)[:, names.index("prior_3day_interactions")]
     x = np.log1p(p["prior_3day_interactions"].to_numpy(float))
     np.testing.assert_allclose(col, (x - x.mean()) / x.std(), atol=1e-9)
-    trees = make_propensity_model("lightgbm", LT, 0).fit(p, p.treatment).named_steps["prep"]
+    trees = make_propensity_model("lightgbm", LT, 0).fit(p, p.treatment).named_steps["encode"]
     raw = trees.transform(p)[:, list(trees.get_feature_names_out()).index("prior_3day_interactions")]
     np.testing.assert_allclose(raw, p["prior_3day_interactions"].to_numpy(float))
+
+
+@pytest.mark.parametrize("kind,model", [("propensity", "logistic"), ("propensity", "lightgbm"),
+                                        ("outcome", "linear_ridge"), ("outcome", "lightgbm")])
+def test_encoding_once_gives_the_predictions_of_the_whole_pipeline_fitted_per_fold(kind, model):
+    """The encoder learns nothing, so cross-fitting the encoded matrix (what `fit_*_oof` do) equals
+    fitting the whole pipeline on each fold's frame."""
+    from recsys_causal.longterm.gcomp import fit_outcome_oof
+
+    p = make_panel(4, n_users=40, n_days=10)
+    folds = group_folds(p["user_id"].to_numpy(), LT.n_folds)
+    if kind == "propensity":
+        fast = fit_propensity_oof(p, model, LT, 5)
+        slow = cross_fit_predict(make_propensity_model(model, LT, 5), p, p["treatment"].to_numpy(int), folds,
+                                 method="predict_proba").oof
+        np.testing.assert_allclose(fast, np.clip(slow, 1e-6, 1 - 1e-6), rtol=1e-9, atol=1e-12)
+    else:
+        y1, y0, _ = fit_outcome_oof(p, model, LT, 5)
+        X = p.copy()
+        X["treatment"] = X["treatment"].astype(float)
+        arms = (X["treatment"].to_numpy() == 1.0, X["treatment"].to_numpy() == 0.0) if model == "lightgbm" else (None, None)
+        for value, mask, fast in ((1.0, arms[0], y1), (0.0, arms[1], y0)):
+            slow = cross_fit_predict(make_outcome_model(model, LT, 5), X, p["outcome"].to_numpy(float), folds,
+                                     counterfactual_X=(X.assign(treatment=value),), fit_mask=mask).extra[0]
+            np.testing.assert_allclose(fast, slow, rtol=1e-9, atol=1e-9)
+
+
+def test_encoder_matches_sklearn_one_hot_and_log1p_and_zeroes_an_unknown_day():
+    from sklearn.preprocessing import OneHotEncoder
+
+    from recsys_causal.longterm.panel import DAYS_OF_WEEK
+    from recsys_causal.longterm.propensity import make_encoder
+
+    p = make_panel(2, n_users=10, n_days=9)
+    p["prior_3day_interactions"] = p["prior_3day_interactions"].abs()
+    enc = make_encoder(["lag_1_high_watch_share", "prior_3day_interactions"], ["day_of_week"], linear=True,
+                       passthrough=("treatment",)).fit(p)
+    names = list(enc.get_feature_names_out())
+    Z = enc.transform(p)
+    assert names[:2] == ["lag_1_high_watch_share", "prior_3day_interactions"] and names[-1] == "treatment"
+    np.testing.assert_array_equal(Z[:, 1], np.log1p(p["prior_3day_interactions"].to_numpy(float)))
+    ohe = OneHotEncoder(categories=[list(DAYS_OF_WEEK)], handle_unknown="ignore", sparse_output=False)
+    np.testing.assert_array_equal(Z[:, 2:9], ohe.fit_transform(p[["day_of_week"]]))
+    assert names[2:9] == list(ohe.get_feature_names_out())
+    odd = p.head(3).copy()
+    odd["day_of_week"] = pd.array(["Funday", None, "Monday"], dtype="str")
+    onehot = enc.transform(odd)[:, 2:9]
+    assert onehot[:2].sum() == 0 and onehot[2, 0] == 1.0
+    with pytest.raises(ValueError, match="prior_3day_interactions"):
+        enc.transform(p.drop(columns=["prior_3day_interactions"]))

@@ -56,7 +56,11 @@ def with_seed(model: BaseEstimator, seed: int) -> BaseEstimator:
     return m.set_params(random_state=seed) if "random_state" in m.get_params() else m
 
 
-def _predict(est: Any, X: pd.DataFrame, method: str) -> np.ndarray:
+def _rows(X: pd.DataFrame | np.ndarray, idx: np.ndarray) -> pd.DataFrame | np.ndarray:
+    return X.iloc[idx] if isinstance(X, pd.DataFrame) else X[idx]
+
+
+def _predict(est: Any, X: pd.DataFrame | np.ndarray, method: str) -> np.ndarray:
     if method == "predict_proba":
         return np.asarray(est.predict_proba(X))[:, 1]
     return np.asarray(getattr(est, method)(X), dtype=float)
@@ -64,17 +68,18 @@ def _predict(est: Any, X: pd.DataFrame, method: str) -> np.ndarray:
 
 def cross_fit_predict(
     estimator: BaseEstimator,
-    X: pd.DataFrame,
+    X: pd.DataFrame | np.ndarray,
     y: np.ndarray | pd.Series,
     folds: np.ndarray,
     method: str = "predict",
-    counterfactual_X: Sequence[pd.DataFrame] = (),
+    counterfactual_X: Sequence[pd.DataFrame | np.ndarray] = (),
     fit_mask: np.ndarray | None = None,
     seed: int | None = None,
 ) -> CrossFit:
     """Fit a clone of `estimator` on the other folds and predict each held-out fold.
 
-    `method` is 'predict' (regression) or 'predict_proba' (P(class 1)). Each frame in
+    `X` is a frame or an already encoded matrix. `method` is 'predict' (regression) or
+    'predict_proba' (P(class 1)). Each frame in
     `counterfactual_X` (same rows as X, some inputs changed, e.g. treatment set to 1) is
     predicted for the held-out rows by the same fold model. `fit_mask` restricts the rows a fold
     model is fitted on (one arm, for a T-learner); every held-out row is still predicted. With
@@ -91,8 +96,8 @@ def cross_fit_predict(
         test = np.flatnonzero(folds == k)
         train = np.flatnonzero((folds != k) & usable)
         est = clone(estimator) if seed is None else with_seed(estimator, seed + int(k))
-        est.fit(X.iloc[train], y[train])
-        oof[test] = _predict(est, X.iloc[test], method)
+        est.fit(_rows(X, train), y[train])
+        oof[test] = _predict(est, _rows(X, test), method)
         for j, Xc in enumerate(counterfactual_X):
-            extra[j][test] = _predict(est, Xc.iloc[test], method)
+            extra[j][test] = _predict(est, _rows(Xc, test), method)
     return CrossFit(oof, tuple(extra), folds)

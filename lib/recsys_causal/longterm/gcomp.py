@@ -34,7 +34,8 @@ from recsys_causal.longterm.propensity import (
     check_pre_treatment,
     covariate_lists,
     lgbm_kwargs,
-    make_preprocessor,
+    model_pipeline,
+    split_encoder,
 )
 from recsys_causal.params import LongtermParams
 
@@ -61,17 +62,11 @@ def make_outcome_model(model: str, lt: LongtermParams, seed: int = 0, drop: Sequ
     on the covariates less `drop`."""
     num, cat = covariate_lists(drop)
     if model == "linear_ridge":
-        return Pipeline([
-            ("prep", make_preprocessor(num, cat, scale=True, passthrough=(TREATMENT,))),
-            ("model", Ridge(alpha=lt.ridge_alpha)),
-        ])
+        return model_pipeline(num, cat, True, Ridge(alpha=lt.ridge_alpha), passthrough=(TREATMENT,))
     if model == "lightgbm":
         from lightgbm import LGBMRegressor
 
-        return Pipeline([
-            ("prep", make_preprocessor(num, cat, scale=False, passthrough=(TREATMENT,))),
-            ("model", LGBMRegressor(**lgbm_kwargs(lt, seed))),
-        ])
+        return model_pipeline(num, cat, False, LGBMRegressor(**lgbm_kwargs(lt, seed)), passthrough=(TREATMENT,))
     raise ValueError(f"unknown outcome model '{model}'; expected one of {OUTCOME_MODELS}")
 
 
@@ -83,15 +78,12 @@ def fit_outcome_oof(
     Uses `lt.n_folds`, `lt.ridge_alpha` and `lt.lgbm_*`; `drop` withholds covariates. Fold
     metrics score the prediction at the observed treatment on held-out users.
     """
-    X = panel[outcome_feature_names(drop)].copy()
-    X[TREATMENT] = X[TREATMENT].astype(float)
+    X, est, X1, X0 = _encoded_arms(panel, make_outcome_model(model, lt, seed, drop))
     y = panel[OUTCOME].to_numpy(dtype=float)
     groups = panel[GROUP].to_numpy()
-    est = make_outcome_model(model, lt, seed, drop)
     folds = group_folds(groups, lt.n_folds)
-    X1, X0 = X.assign(**{TREATMENT: 1.0}), X.assign(**{TREATMENT: 0.0})
     if separate_arms(model, lt):
-        a = X[TREATMENT].to_numpy() == 1.0
+        a = X[:, -1] == 1.0
         y1 = cross_fit_predict(est, X, y, folds, counterfactual_X=(X1,), fit_mask=a).extra[0]
         y0 = cross_fit_predict(est, X, y, folds, counterfactual_X=(X0,), fit_mask=~a).extra[0]
         observed = np.where(a, y1, y0)
@@ -130,10 +122,15 @@ def counterfactual_table(panel: pd.DataFrame, predictions: dict[str, tuple[np.nd
     return pd.concat(frames, ignore_index=True)[list(COUNTERFACTUAL_COLUMNS)]
 
 
-def _design(panel: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    X = panel[outcome_feature_names()].copy()
-    X[TREATMENT] = X[TREATMENT].astype(float)
-    return X, panel[OUTCOME].to_numpy(dtype=float)
+def _encoded_arms(panel: pd.DataFrame, pipeline: Pipeline) -> tuple[np.ndarray, Pipeline, np.ndarray, np.ndarray]:
+    """(encoded inputs, the steps fitted per fold, the inputs with treatment set to 1, to 0):
+    the encoder's last column is the treatment (`outcome_feature_names` passes it through)."""
+    X, rest, names = split_encoder(pipeline, panel)
+    if names[-1] != TREATMENT:
+        raise ValueError(f"the outcome model's last input is {names[-1]!r}, expected {TREATMENT!r}")
+    X1, X0 = X.copy(), X.copy()
+    X1[:, -1], X0[:, -1] = 1.0, 0.0
+    return X, rest, X1, X0
 
 
 def ridge_refit_bootstrap(panel: pd.DataFrame, lt: LongtermParams, counts: np.ndarray) -> tuple[float, np.ndarray]:
@@ -144,10 +141,10 @@ def ridge_refit_bootstrap(panel: pd.DataFrame, lt: LongtermParams, counts: np.nd
     solves (C_r S_zz + alpha D) b = C_r S_zy with D penalizing every term but the intercept,
     which is sklearn's Ridge on the resampled rows. Returns (full-sample estimate, replicates).
     """
-    X, y = _design(panel)
+    y = panel[OUTCOME].to_numpy(dtype=float)
     pipe = make_outcome_model("linear_ridge", lt)
-    Z = np.asarray(pipe.named_steps["prep"].fit_transform(X), dtype=float)
-    names = list(pipe.named_steps["prep"].get_feature_names_out())
+    Z = np.asarray(pipe[:-1].fit_transform(panel), dtype=float)
+    names = list(pipe.named_steps["encode"].get_feature_names_out())
     Z = np.column_stack([np.ones(len(Z)), Z])
     t = 1 + names.index(TREATMENT)
     p = Z.shape[1]
@@ -181,15 +178,13 @@ def lgbm_refit_bootstrap(panel: pd.DataFrame, lt: LongtermParams, counts: np.nda
     predicts y1 and y0 for those rows and takes their count-weighted mean difference. Returns
     (full-sample estimate, replicates); costs one LightGBM fit per replicate.
     """
-    X, y = _design(panel)
-    X1, X0 = X.assign(**{TREATMENT: 1.0}), X.assign(**{TREATMENT: 0.0})
+    X, est, X1, X0 = _encoded_arms(panel, make_outcome_model("lightgbm", lt, seed))
+    y = panel[OUTCOME].to_numpy(dtype=float)
     codes, g = cluster_codes(panel[GROUP].to_numpy())
-    est = make_outcome_model("lightgbm", lt, seed)
-
-    a = X[TREATMENT].to_numpy() == 1.0
+    a = X[:, -1] == 1.0
 
     def fit(rows: np.ndarray, w: np.ndarray) -> Pipeline:
-        return clone(est).fit(X.iloc[rows], y[rows], model__sample_weight=w[rows])
+        return clone(est).fit(X[rows], y[rows], model__sample_weight=w[rows])
 
     def one(w: np.ndarray) -> float:
         keep = np.flatnonzero(w > 0)
@@ -197,7 +192,7 @@ def lgbm_refit_bootstrap(panel: pd.DataFrame, lt: LongtermParams, counts: np.nda
             m1, m0 = fit(keep[a[keep]], w), fit(keep[~a[keep]], w)
         else:
             m1 = m0 = fit(keep, w)
-        d = m1.predict(X1.iloc[keep]) - m0.predict(X0.iloc[keep])
+        d = m1.predict(X1[keep]) - m0.predict(X0[keep])
         return float(np.sum(w[keep] * d) / np.sum(w[keep]))
 
     full = one(np.ones(len(y)))

@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import StandardScaler
 
 from recsys_causal.crossfit import cross_fit_predict, group_folds
 from recsys_causal.longterm.panel import DAYS_OF_WEEK
@@ -83,32 +84,92 @@ LOG_SCALED_COVARIATES: tuple[str, ...] = tuple(
 )
 
 
-def make_preprocessor(numeric: Sequence[str], categorical: Sequence[str], scale: bool,
-                      passthrough: Sequence[str] = ()) -> ColumnTransformer:
-    """Standardize (or pass) numerics, one-hot day of week with fixed categories, pass extras.
+class CovariateEncoder(TransformerMixin, BaseEstimator):
+    """The covariates as one float matrix, a stateless step that runs once per panel.
 
-    With `scale` (the linear models) the `LOG_SCALED_COVARIATES` are log1p-transformed first;
-    tree models get the raw values (a monotone transform changes nothing for them).
+    Columns, in order: the `numeric` columns raw, then the `log_scaled` ones as log1p, then
+    day of week one-hot on the fixed `DAYS_OF_WEEK` categories (an unknown or missing day is
+    all zeros), then the `passthrough` columns. Nothing is learned from the rows, so
+    cross-fitting encodes the panel once and fits only the steps after it in each fold
+    (`split_encoder`), which gives the same numbers as fitting the whole pipeline per fold.
     """
-    logged = [c for c in numeric if scale and c in LOG_SCALED_COVARIATES]
-    plain = [c for c in numeric if c not in logged]
-    transformers: list[tuple[str, Any, list[str]]] = [
-        ("numeric", StandardScaler() if scale else "passthrough", plain),
-    ]
-    if logged:
-        transformers.append(("log_numeric", Pipeline([
-            ("log1p", FunctionTransformer(np.log1p, feature_names_out="one-to-one")),
-            ("scale", StandardScaler()),
-        ]), logged))
-    if categorical:
-        cats = [list(DAYS_OF_WEEK) if c == "day_of_week" else "auto" for c in categorical]
-        transformers.append(
-            ("categorical", OneHotEncoder(categories=cats, handle_unknown="ignore", sparse_output=False),
-             list(categorical))
-        )
-    if passthrough:
-        transformers.append(("passthrough", "passthrough", list(passthrough)))
-    return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+
+    def __init__(self, numeric: Sequence[str] = (), log_scaled: Sequence[str] = (),
+                 categorical: Sequence[str] = (), passthrough: Sequence[str] = ()) -> None:
+        self.numeric = numeric
+        self.log_scaled = log_scaled
+        self.categorical = categorical
+        self.passthrough = passthrough
+
+    @property
+    def input_columns(self) -> list[str]:
+        """Every panel column the encoder reads."""
+        return [*self.numeric, *self.log_scaled, *self.categorical, *self.passthrough]
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> CovariateEncoder:
+        """Check the categorical columns (nothing is learned)."""
+        unknown = [c for c in self.categorical if c != "day_of_week"]
+        if unknown:
+            raise ValueError(f"no fixed categories for {unknown}; only day_of_week is one-hot encoded")
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        """The float matrix of `X`'s covariates, in `get_feature_names_out` order."""
+        missing = [c for c in self.input_columns if c not in X.columns]
+        if missing:
+            raise ValueError(f"covariates {missing} are not in the model input")
+        blocks = [X[list(self.numeric)].to_numpy(dtype=float),
+                  np.log1p(X[list(self.log_scaled)].to_numpy(dtype=float))]
+        for c in self.categorical:
+            codes = pd.Categorical(X[c], categories=list(DAYS_OF_WEEK)).codes
+            blocks.append((codes[:, None] == np.arange(len(DAYS_OF_WEEK))[None, :]).astype(float))
+        blocks.append(X[list(self.passthrough)].to_numpy(dtype=float))
+        return np.hstack(blocks)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Output column names (one-hot columns as `day_of_week_Monday`, ...)."""
+        onehot = [f"{c}_{d}" for c in self.categorical for d in DAYS_OF_WEEK]
+        return np.asarray([*self.numeric, *self.log_scaled, *onehot, *self.passthrough], dtype=object)
+
+
+def make_encoder(numeric: Sequence[str], categorical: Sequence[str], linear: bool,
+                 passthrough: Sequence[str] = ()) -> CovariateEncoder:
+    """The encoder of a linear model (`LOG_SCALED_COVARIATES` as log1p) or a tree model (all raw:
+    a monotone transform changes nothing for trees)."""
+    logged = [c for c in numeric if linear and c in LOG_SCALED_COVARIATES]
+    return CovariateEncoder(tuple(c for c in numeric if c not in logged), tuple(logged), tuple(categorical),
+                            tuple(passthrough))
+
+
+def make_scaler(encoder: CovariateEncoder) -> ColumnTransformer | str:
+    """A linear model's standardization of the encoder's numeric and log1p blocks (fitted on the
+    training rows of each fold); one-hot and passthrough columns are left as they are."""
+    n_plain, n_log = len(encoder.numeric), len(encoder.log_scaled)
+    parts = [(name, StandardScaler(), slice(a, b))
+             for name, a, b in (("numeric", 0, n_plain), ("log_numeric", n_plain, n_plain + n_log)) if b > a]
+    if not parts:
+        return "passthrough"
+    return ColumnTransformer(parts, remainder="passthrough", verbose_feature_names_out=False)
+
+
+def model_pipeline(numeric: Sequence[str], categorical: Sequence[str], linear: bool, model: Any,
+                   passthrough: Sequence[str] = ()) -> Pipeline:
+    """encode -> (scale, linear models only) -> model: every long-term nuisance model's shape."""
+    enc = make_encoder(numeric, categorical, linear, passthrough)
+    steps: list[tuple[str, Any]] = [("encode", enc)]
+    if linear:
+        steps.append(("scale", make_scaler(enc)))
+    return Pipeline([*steps, ("model", model)])
+
+
+def split_encoder(pipeline: Pipeline, frame: pd.DataFrame) -> tuple[np.ndarray, Pipeline, list[str]]:
+    """(encoded matrix of `frame`, the pipeline's remaining steps, the matrix's column names):
+    what cross-fitting and the refit bootstraps fit fold by fold."""
+    enc = pipeline.named_steps["encode"]
+    return enc.fit(frame).transform(frame), pipeline[1:], list(enc.get_feature_names_out())
 
 
 def lgbm_kwargs(lt: LongtermParams, seed: int) -> dict[str, Any]:
@@ -134,25 +195,19 @@ def make_propensity_model(model: str, lt: LongtermParams, seed: int, drop: Seque
     """
     num, cat = covariate_lists(drop)
     if model == "logistic":
-        return Pipeline([
-            ("prep", make_preprocessor(num, cat, scale=True)),
-            ("model", LogisticRegression(solver="newton-cholesky", max_iter=200)),
-        ])
+        return model_pipeline(num, cat, True, LogisticRegression(solver="newton-cholesky", max_iter=200))
     if model == "lightgbm":
         from lightgbm import LGBMClassifier
 
-        return Pipeline([
-            ("prep", make_preprocessor(num, cat, scale=False)),
-            ("model", LGBMClassifier(**lgbm_kwargs(lt, seed))),
-        ])
+        return model_pipeline(num, cat, False, LGBMClassifier(**lgbm_kwargs(lt, seed)))
     raise ValueError(f"unknown propensity model '{model}'; expected one of {PROPENSITY_MODELS}")
 
 
 def logistic_design(panel: pd.DataFrame, drop: Sequence[str] = ()) -> np.ndarray:
     """The logistic propensity model's inputs (log1p, standardized, one-hot day) with an intercept
     column, on the whole panel: the span whose estimation the IPW sandwich accounts for."""
-    num, cat = covariate_lists(drop)
-    Z = make_preprocessor(num, cat, scale=True).fit_transform(panel[propensity_feature_names(drop)])
+    prep = make_propensity_model("logistic", LongtermParams(), 0, drop)[:-1]
+    Z = prep.fit_transform(panel)
     return np.column_stack([np.ones(len(panel)), np.asarray(Z, dtype=float)])
 
 
@@ -168,11 +223,12 @@ def fit_propensity_oof(panel: pd.DataFrame, model: str, lt: LongtermParams, seed
     would make a weight infinite; the analysis's own truncation and clipping handle the
     (much larger) practical extremes and are reported.
     """
-    return cross_fit_propensity(make_propensity_model(model, lt, seed, drop), panel[propensity_feature_names(drop)],
-                                panel, lt.n_folds)
+    Z, est, _ = split_encoder(make_propensity_model(model, lt, seed, drop), panel)
+    return cross_fit_propensity(est, Z, panel, lt.n_folds)
 
 
-def cross_fit_propensity(estimator: Any, X: pd.DataFrame, panel: pd.DataFrame, n_folds: int) -> np.ndarray:
+def cross_fit_propensity(estimator: Any, X: pd.DataFrame | np.ndarray, panel: pd.DataFrame,
+                         n_folds: int) -> np.ndarray:
     """Out-of-fold P(treatment = 1 | X) of an injected classifier, folds grouped by user, bounded
     to [1e-6, 1 - 1e-6]: the one routine behind every propensity of the long-term track."""
     folds = group_folds(panel[GROUP].to_numpy(), n_folds)
