@@ -45,6 +45,19 @@ def test_bad_input_exits_2_with_one_line(project_root, tmp_path, args, needle):
     assert not (tmp_path / "runs").exists(), "nothing may run on bad input"
 
 
+@pytest.mark.parametrize("command", ["run", "render"])
+def test_renderer_quarto_without_quarto_is_refused_before_any_chapter(project_root, tmp_path, command):
+    """`--renderer quarto` on a machine without quarto: one line, exit 2, no kernel started."""
+    no_quarto = {"RECSYS_CAUSAL_QUARTO": str(tmp_path / "nowhere"), "QUARTO_PATH": "",
+                 "PATH": "/usr/bin:/bin", "RECSYS_CAUSAL_RUNS_DIR": str(tmp_path / "runs")}
+    args = [command, "--renderer", "quarto", *(["--params", "params/test.yaml"] if command == "run" else [])]
+    r = run_cli(args, project_root, env_extra=no_quarto)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "quarto not found" in lines[0] and "--renderer fallback" in lines[0], r.stderr
+    assert not (tmp_path / "runs").exists(), "nothing may run on bad input"
+
+
 def test_kuairec_folder_without_watch_ratio_is_rejected(project_root, tmp_path):
     folder = tmp_path / "KuaiRec"
     folder.mkdir()

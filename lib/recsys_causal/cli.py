@@ -104,6 +104,13 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if missing:
         return _error(f"chapter notebook(s) missing: {', '.join(missing)}")
     check_run_dir(runs_dir(root) / args.run_name)
+    if not args.no_render:
+        from recsys_causal.render import RenderError, check_renderer
+
+        try:
+            check_renderer(args.renderer)
+        except RenderError as exc:
+            return _error(str(exc))
     t0 = time.perf_counter()
     try:
         with run_lock(runs_dir(root) / args.run_name):
@@ -124,8 +131,12 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from recsys_causal.render import render_book
+    from recsys_causal.render import RenderError, check_renderer, render_book
 
+    try:
+        check_renderer(args.renderer)
+    except RenderError as exc:
+        return _error(str(exc))
     root = project_root()
     run_dir = runs_dir(root) / check_run_name(args.run_name)
     if not (run_dir / "executed").is_dir():
@@ -179,6 +190,14 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
             return 0
     except (ParamsError, DataError, RunNameError, RunBusy, RunDirError) as exc:
         return _error(str(exc).splitlines()[0])
+    except RuntimeError as exc:
+        from recsys_causal.render import RenderError
+
+        if not isinstance(exc, RenderError):
+            raise
+        # rendering failed after the chapters ran: they are kept, the message says what to do
+        print(f"recsys-causal: the book was not rendered: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except FileNotFoundError as exc:
         return _error(str(exc).splitlines()[0])
     return EXIT_USAGE

@@ -65,6 +65,20 @@ class BookResult:
         return lines
 
 
+def check_renderer(renderer: str) -> None:
+    """Refuse, before any chapter runs, a renderer that cannot render: an unknown name, or
+    'quarto' when no usable quarto (>= 1.9) is found (RenderError, one line)."""
+    from recsys_causal.render.quarto import QuartoError, usable_quarto
+
+    if renderer not in ("auto", "quarto", "fallback"):
+        raise RenderError(f"renderer '{renderer}' is not one of auto, quarto, fallback")
+    if renderer == "quarto":
+        try:
+            usable_quarto()
+        except QuartoError as exc:
+            raise RenderError(f"--renderer quarto: {exc}; or use --renderer fallback") from None
+
+
 def render_book(run_dir: Path, root: Path, renderer: str = "auto", force: bool = False) -> BookResult:
     """Copy the run's executed chapters into report/, write the includes, and render _book/.
 

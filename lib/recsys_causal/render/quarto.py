@@ -66,8 +66,9 @@ def warn_lines(output: str) -> list[str]:
     return [ln for ln in lines if ln.startswith("WARN")]
 
 
-def render_quarto(root: Path, binary: str | None = None, timeout: int = 1800) -> QuartoRender:
-    """Run `quarto render` in the project at `root` (HTML + Typst PDF into root/_book)."""
+def usable_quarto(binary: str | None = None) -> str:
+    """The quarto binary the book can be rendered with (found, and >= 1.9), else QuartoError
+    saying what to do."""
     binary = binary or find_quarto()
     if not binary:
         raise QuartoError(NOT_FOUND)
@@ -78,6 +79,12 @@ def render_quarto(root: Path, binary: str | None = None, timeout: int = 1800) ->
             "(Typst output for book projects); install it from conda-forge (environment.yml) "
             "or use --renderer fallback"
         )
+    return binary
+
+
+def render_quarto(root: Path, binary: str | None = None, timeout: int = 1800) -> QuartoRender:
+    """Run `quarto render` in the project at `root` (HTML + Typst PDF into root/_book)."""
+    binary = usable_quarto(binary)
     root = Path(root)
     env = {**os.environ, PREPARED_ENV: "1"}
     # the pre-render script and Quarto's Jupyter support use this interpreter (the project's)
