@@ -43,8 +43,10 @@ def crossfit_arm_models(
     """Out-of-fold predictions of separate outcome models (clones of `model`) for promoted (m1)
     and unchanged (m0) slates: each fold is predicted by models fitted on the other folds."""
     t = enc.treatment.to_numpy()
-    m1, m0 = (cross_fit_predict(model, enc.X, enc.y, folds, counterfactual_X=(with_treatment(enc.X, arm),),
-                                fit_mask=t == arm, seed=seed + offset).extra[0]
+    # an arm's model is fitted on that arm's slates, where X and X with the flag set to the arm
+    # agree, so it is fitted on the latter and predicts it once per fold
+    m1, m0 = (cross_fit_predict(model, with_treatment(enc.X, arm), enc.y, folds, fit_mask=t == arm,
+                                seed=seed + offset).oof
               for arm, offset in ((1, 100), (0, 200)))
     return m1, m0
 

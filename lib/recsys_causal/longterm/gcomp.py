@@ -83,9 +83,11 @@ def fit_outcome_oof(
     groups = panel[GROUP].to_numpy()
     folds = group_folds(groups, lt.n_folds)
     if separate_arms(model, lt):
+        # an arm's model is fitted on that arm's rows, where X and X1 (X0) agree, so it is
+        # fitted on X1 (X0) and predicts it once per fold
         a = X[:, -1] == 1.0
-        y1 = cross_fit_predict(est, X, y, folds, counterfactual_X=(X1,), fit_mask=a).extra[0]
-        y0 = cross_fit_predict(est, X, y, folds, counterfactual_X=(X0,), fit_mask=~a).extra[0]
+        y1 = cross_fit_predict(est, X1, y, folds, fit_mask=a).oof
+        y0 = cross_fit_predict(est, X0, y, folds, fit_mask=~a).oof
         observed = np.where(a, y1, y0)
     else:
         cf = cross_fit_predict(est, X, y, folds, method="predict", counterfactual_X=(X1, X0))
