@@ -199,3 +199,19 @@ def test_rows_kept_in_memory_load_as_the_written_file_does(tmp_path: Path, matri
     pd.testing.assert_frame_equal(from_memory, from_file, check_exact=True)
     assert report_memory == report_file
     assert report_file.rows_missing_date + report_file.duplicates_removed > 0  # the awkward rows are exercised
+
+
+def test_poisson_quantile_equals_scipy_over_the_simulators_rates_and_at_the_edges() -> None:
+    """The simulator's count draw: the same integers as scipy.stats.poisson.ppf."""
+    from scipy.stats import poisson
+
+    from recsys_causal.simulate.kuairec import poisson_quantile
+
+    rng = np.random.default_rng(11)
+    for scale in (0.01, 0.3, 2.0, 8.0, 40.0, 400.0, 5000.0):
+        mu = rng.gamma(1.5, scale, 200_000)
+        q = rng.random(200_000)
+        np.testing.assert_array_equal(poisson_quantile(q, mu), poisson.ppf(q, mu))
+    q = np.array([0.0, 1e-300, 0.5, 1 - 1e-16, 1.0, 0.3, np.nan])
+    mu = np.array([3.0, 3.0, 0.0, 3.0, 3.0, np.nan, 2.0])
+    np.testing.assert_array_equal(poisson_quantile(q, mu), poisson.ppf(q, mu))

@@ -61,8 +61,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from scipy.special import expit
-from scipy.stats import poisson
+from scipy.special import expit, ndtri, pdtr
 
 from recsys_causal.data.kuairec import KUAIREC_COLUMNS
 from recsys_causal.params import LongtermParams
@@ -141,6 +140,32 @@ def treatment_design(panel: pd.DataFrame) -> pd.DataFrame:
                         index=panel.index)
 
 
+def poisson_quantile(q: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """`scipy.stats.poisson.ppf(q, mu)`: the smallest k with pdtr(k, mu) >= q (-1 at q = 0, inf at 1).
+
+    scipy inverts the CDF by an iterative root search (`pdtrik`) and then checks one step
+    down; starting instead from the Cornish-Fisher guess and stepping with the same CDF
+    (`pdtr`) to the smallest such k gives the same integers (a test checks it against scipy
+    over a range of rates) in a fifth of the time, which is a tenth of a simulated data set.
+    """
+    q, mu = np.broadcast_arrays(np.asarray(q, dtype=float), np.asarray(mu, dtype=float))
+    inside = (q > 0) & (q < 1) & np.isfinite(mu) & (mu >= 0)
+    qi, mi = q[inside], mu[inside]
+    z = ndtri(qi)
+    k = np.maximum(np.floor(mi + np.sqrt(mi) * z + (z * z - 1.0) / 6.0), 0.0)
+    low = pdtr(k, mi) < qi
+    while low.any():  # k too small: step up
+        k = np.where(low, k + 1.0, k)
+        low = pdtr(k, mi) < qi
+    high = (k > 0) & (pdtr(k - 1.0, mi) >= qi)
+    while high.any():  # k - 1 reaches q too: step down
+        k = np.where(high, k - 1.0, k)
+        high = (k > 0) & (pdtr(k - 1.0, mi) >= qi)
+    out = np.where(q <= 0, -1.0, np.where(q >= 1, np.inf, np.nan))
+    out[inside] = k
+    return out
+
+
 def _min_high(n: np.ndarray, cutoff: float) -> np.ndarray:
     """Smallest K with K / n >= cutoff (float comparison exactly as the panel does it)."""
     k = np.ceil(cutoff * n).astype(np.int64)
@@ -159,7 +184,7 @@ def _step(w: _World, p: _Paths, t: int, forced: int | None = None, rows: np.ndar
     dow = w.dow[t] if w.dow.ndim == 1 else w.dow[idx, t]  # per row in the oracle's windowed world
     lam = np.exp(w.base[idx] + dow + w.eps[idx, t] + w.tau[idx] * recent_d + 0.15 * w.gamma_u * recent_z)
     act = w.active[idx, t]
-    n = np.where(act, 1 + poisson.ppf(w.u_count[idx, t], lam), 0).astype(np.int64)
+    n = np.where(act, 1 + poisson_quantile(w.u_count[idx, t], lam), 0).astype(np.int64)
     lo3 = max(0, t - PRIOR_DAYS)
     nn = p.n[idx, lo3:t]
     share = np.divide(p.k[idx, lo3:t], nn, out=np.zeros(nn.shape), where=nn > 0)
