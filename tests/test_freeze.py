@@ -18,6 +18,7 @@ from recsys_causal.freeze import (
     key_path,
     notebook_modules,
     recorded_key,
+    render_fingerprint,
     restamp,
     write_key,
 )
@@ -131,3 +132,21 @@ def test_book_key_changes_with_a_chapter_the_renderer_and_the_sources(tmp_path: 
     assert k3 != k2
     (root / "index.qmd").write_text("# Home, edited\n")
     assert book_key(run, root, "fallback", CHAPTERS) != k3
+
+
+def test_the_book_key_follows_the_rendering_code_not_the_command_line_code(tmp_path: Path) -> None:
+    """Editing the CLI leaves a rendered book fresh; editing a book template or the table
+    formatter the renderer imports makes it stale."""
+    pkg = tmp_path / "recsys_causal"
+    shutil.copytree(PACKAGE_DIR, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    base = render_fingerprint(pkg)
+    assert base == render_fingerprint(PACKAGE_DIR)
+    (pkg / "cli.py").write_text((pkg / "cli.py").read_text() + "\n# edited\n")
+    assert render_fingerprint(pkg) == base
+    for edited in ("render/book.css", "booktable.py"):
+        path = pkg / edited
+        original = path.read_text()
+        path.write_text(original + "\n/* edited */\n" if edited.endswith(".css") else original + "\n# edited\n")
+        assert render_fingerprint(pkg) != base, edited
+        path.write_text(original)
+        assert render_fingerprint(pkg) == base

@@ -57,9 +57,16 @@ def _module_file(module: str, pkg_dir: Path) -> Path | None:
     return None
 
 
-def _imports(path: Path, pkg: str = "recsys_causal") -> set[str]:
-    """Package modules a file imports anywhere (top level or inside functions), statically."""
-    return imports_in(path.read_text(), str(path), pkg)
+def _imports(path: Path, pkg: str = "recsys_causal") -> frozenset[str]:
+    """Package modules a file imports anywhere (top level or inside functions), statically;
+    parsed once per version of the file (its size and modification time)."""
+    st = path.stat()
+    return _imports_of_version(str(path), st.st_mtime_ns, st.st_size, pkg)
+
+
+@functools.lru_cache(maxsize=4096)
+def _imports_of_version(path: str, mtime_ns: int, size: int, pkg: str) -> frozenset[str]:
+    return frozenset(imports_in(Path(path).read_text(), path, pkg))
 
 
 def imports_in(source: str, filename: str = "<source>", pkg: str = "recsys_causal") -> set[str]:

@@ -35,13 +35,18 @@ BOOK_SOURCES = ("_quarto.yml", "index.qmd", "report/references.bib", "report/ref
 ALL_PARAMETERS = "*"  # a read of every parameter (the conservative default when nothing was recorded)
 
 
-@functools.cache
-def package_fingerprint() -> str:
-    """Hash of every source file of the package (prose and plots included: they shape the pages)."""
-    from recsys_causal.artifacts import PACKAGE_DIR, files_fingerprint
+def render_fingerprint(pkg_dir: Path | None = None) -> str:
+    """Hash of the code that turns executed chapters into the book: the `recsys_causal.render`
+    modules with what they import inside the package, and its templates (.typ, .css, .html).
+    Prose and plots reach the pages through the executed notebooks, which the book key hashes."""
+    from recsys_causal.artifacts import PACKAGE_DIR, files_fingerprint, module_closure
 
-    return files_fingerprint((f for f in PACKAGE_DIR.rglob("*") if f.is_file()
-                              and f.suffix in (".py", ".typ", ".css", ".html")), PACKAGE_DIR)
+    pkg_dir = Path(pkg_dir) if pkg_dir is not None else PACKAGE_DIR
+    render = pkg_dir / "render"
+    modules = [f"recsys_causal.render.{p.stem}" if p.stem != "__init__" else "recsys_causal.render"
+               for p in sorted(render.glob("*.py"))]
+    assets = [p for p in sorted(render.rglob("*")) if p.is_file() and p.suffix in (".typ", ".css", ".html")]
+    return files_fingerprint([*module_closure(modules, pkg_dir), *assets], pkg_dir)
 
 
 def _sha(data: bytes) -> str:
@@ -184,7 +189,7 @@ def restamp(executed: Path, parameters: dict[str, Any]) -> None:
 
 def book_key(run_dir: Path, root: Path, renderer: str, chapters: Iterable[Chapter]) -> str:
     """The key of the rendered book: the executed chapters' keys, the renderer and the book sources."""
-    parts = [renderer, package_fingerprint(), _sha((Path(run_dir) / "params.yaml").read_bytes())
+    parts = [renderer, render_fingerprint(), _sha((Path(run_dir) / "params.yaml").read_bytes())
              if (Path(run_dir) / "params.yaml").is_file() else ""]
     for ch in chapters:
         executed = executed_path(run_dir, ch)
