@@ -200,16 +200,20 @@ class BookRun:
     root_render: RootRender | None = None
 
 
-def start_root_render(project: Path, dest: Path) -> RootRender | None:
-    """Copy the prepared project to `dest` and start `quarto render` there (None without quarto)."""
-    from recsys_causal.render.quarto import PREPARED_ENV, find_quarto
+def start_root_render(project: Path, dest: Path, run_name: str = "e2e") -> RootRender | None:
+    """Copy the finished project to `dest` and start `quarto render` there as a Quarto user would
+    (None without quarto): the pre-render step (report/setup.py) runs the pipeline on the profile
+    in $RECSYS_CAUSAL_PARAMS, finds every chapter fresh and prepares that run's book."""
+    from recsys_causal.render.quarto import find_quarto
 
     binary = find_quarto()
     if binary is None:
         return None
     shutil.copytree(project, dest, symlinks=True)
-    # the run's book is prepared, so the pre-render step is told not to run the pipeline again
-    env = {**os.environ, PREPARED_ENV: "1"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECSYS_CAUSAL_") or k == "RECSYS_CAUSAL_QUARTO"}
+    # the copy has no .venv of its own: the pre-render step runs with this interpreter
+    env.update({"RECSYS_CAUSAL_PARAMS": "params/test.yaml", "RECSYS_CAUSAL_RUN_NAME": run_name,
+                "QUARTO_PYTHON": sys.executable})
     with open(dest.parent / "quarto.stdout", "wb") as out, open(dest.parent / "quarto.stderr", "wb") as err:
         proc = subprocess.Popen([binary, "render"], cwd=dest, env=env, stdout=out, stderr=err)
     return RootRender(dest, proc)

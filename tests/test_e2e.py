@@ -169,8 +169,9 @@ def test_a_second_run_with_nothing_changed_reuses_every_chapter_and_the_book(e2e
 # the root render runs in a copy of the finished project (`e2e_root_render`, started by `e2e_run`
 # in the background), so it cannot replace the _book/ (and book key) the tests above rely on
 def test_quarto_render_at_the_project_root_renders_the_runs_book(e2e_root_render):
-    """What a Quarto user types: `quarto render` at the root (the run's book is prepared, so the
-    pre-render step is told not to run the pipeline again)."""
+    """What a Quarto user types: `quarto render` at the root. Its pre-render step runs the
+    pipeline on the profile in $RECSYS_CAUSAL_PARAMS, finds every chapter fresh (no kernel starts)
+    and prepares that run's book, which Quarto renders."""
     import os
 
     from recsys_causal.render.quarto import find_quarto, warn_lines
@@ -184,6 +185,9 @@ def test_quarto_render_at_the_project_root_renders_the_runs_book(e2e_root_render
     book = e2e_root_render.project / "_book"
     proc = e2e_root_render.result()
     assert proc.returncode == 0, proc.stderr[-3000:]
+    log = proc.stdout + proc.stderr
+    assert f"({len(CHAPTERS)} fresh)" in log and " ... ok (" not in log, log[-3000:]
+    assert f"the book holds {len(CHAPTERS)} chapter(s) of run 'e2e'" in log, log[-3000:]
     assert (book / "index.html").is_file() and len(list(book.glob("*.pdf"))) == 1
     warns = warn_lines(proc.stdout + proc.stderr)
     assert not [w for w in warns if "Refusing" in w or "output" in w.lower() or "crossref" in w.lower()], warns
