@@ -187,3 +187,14 @@ def test_encoder_matches_sklearn_one_hot_and_log1p_and_zeroes_an_unknown_day():
     assert onehot[:2].sum() == 0 and onehot[2, 0] == 1.0
     with pytest.raises(ValueError, match="prior_3day_interactions"):
         enc.transform(p.drop(columns=["prior_3day_interactions"]))
+
+
+def test_a_model_pipeline_on_a_same_day_measurement_is_refused():
+    from sklearn.linear_model import Ridge
+
+    from recsys_causal.longterm.propensity import model_pipeline
+
+    for col in ON_OR_AFTER:
+        with pytest.raises(ValueError, match="not pre-treatment"):
+            model_pipeline(["lag_1_interactions", col], ["day_of_week"], True, Ridge())
+    assert model_pipeline(["lag_1_interactions"], [], True, Ridge(), passthrough=("treatment",))

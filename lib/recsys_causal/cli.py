@@ -19,6 +19,7 @@ from recsys_causal.params import (
     type_text,
 )
 from recsys_causal.paths import project_root, resolve, runs_dir
+from recsys_causal.render import RenderError, check_renderer
 from recsys_causal.runs import (
     RunBusy,
     RunDirError,
@@ -105,8 +106,6 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         return _error(f"chapter notebook(s) missing: {', '.join(missing)}")
     check_run_dir(runs_dir(root) / args.run_name)
     if not args.no_render:
-        from recsys_causal.render import RenderError, check_renderer
-
         try:
             check_renderer(args.renderer)
         except RenderError as exc:
@@ -131,7 +130,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from recsys_causal.render import RenderError, check_renderer, render_book
+    from recsys_causal.render import render_book
 
     try:
         check_renderer(args.renderer)
@@ -190,12 +189,7 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
             return 0
     except (ParamsError, DataError, RunNameError, RunBusy, RunDirError) as exc:
         return _error(str(exc).splitlines()[0])
-    except RuntimeError as exc:
-        from recsys_causal.render import RenderError
-
-        if not isinstance(exc, RenderError):
-            raise
-        # rendering failed after the chapters ran: they are kept, the message says what to do
+    except RenderError as exc:  # rendering failed after the chapters ran: they are kept
         print(f"recsys-causal: the book was not rendered: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except FileNotFoundError as exc:

@@ -126,7 +126,7 @@ def counterfactual_table(panel: pd.DataFrame, predictions: dict[str, tuple[np.nd
 
 def _encoded_arms(panel: pd.DataFrame, pipeline: Pipeline) -> tuple[np.ndarray, Pipeline, np.ndarray, np.ndarray]:
     """(encoded inputs, the steps fitted per fold, the inputs with treatment set to 1, to 0):
-    the encoder's last column is the treatment (`outcome_feature_names` passes it through)."""
+    the encoder's last column is the treatment, which `make_outcome_model` passes through."""
     X, rest, names = split_encoder(pipeline, panel)
     if names[-1] != TREATMENT:
         raise ValueError(f"the outcome model's last input is {names[-1]!r}, expected {TREATMENT!r}")

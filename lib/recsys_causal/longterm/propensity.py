@@ -157,7 +157,9 @@ def make_scaler(encoder: CovariateEncoder) -> ColumnTransformer | str:
 
 def model_pipeline(numeric: Sequence[str], categorical: Sequence[str], linear: bool, model: Any,
                    passthrough: Sequence[str] = ()) -> Pipeline:
-    """encode -> (scale, linear models only) -> model: every long-term nuisance model's shape."""
+    """encode -> (scale, linear models only) -> model: every long-term nuisance model's shape.
+    Its covariates must be pre-treatment (`check_pre_treatment`); `passthrough` names the extras."""
+    check_pre_treatment([*numeric, *categorical, *passthrough], allowed_extra=passthrough)
     enc = make_encoder(numeric, categorical, linear, passthrough)
     steps: list[tuple[str, Any]] = [("encode", enc)]
     if linear:
