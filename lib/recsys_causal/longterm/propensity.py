@@ -208,8 +208,8 @@ def make_propensity_model(model: str, lt: LongtermParams, seed: int, drop: Seque
 def logistic_design(panel: pd.DataFrame, drop: Sequence[str] = ()) -> np.ndarray:
     """The logistic propensity model's inputs (log1p, standardized, one-hot day) with an intercept
     column, on the whole panel: the span whose estimation the IPW sandwich accounts for."""
-    prep = make_propensity_model("logistic", LongtermParams(), 0, drop)[:-1]
-    Z = prep.fit_transform(panel)
+    num, cat = covariate_lists(drop)
+    Z = model_pipeline(num, cat, True, "passthrough")[:-1].fit_transform(panel)
     return np.column_stack([np.ones(len(panel)), np.asarray(Z, dtype=float)])
 
 

@@ -76,7 +76,8 @@ def check_renderer(renderer: str) -> None:
         try:
             usable_quarto()
         except QuartoError as exc:
-            raise RenderError(f"--renderer quarto: {exc}; or use --renderer fallback") from None
+            hint = "" if "--renderer fallback" in str(exc) else "; or use --renderer fallback"
+            raise RenderError(f"--renderer quarto: {exc}{hint}") from None
 
 
 def render_book(run_dir: Path, root: Path, renderer: str = "auto", force: bool = False) -> BookResult:
@@ -90,17 +91,14 @@ def render_book(run_dir: Path, root: Path, renderer: str = "auto", force: bool =
     from recsys_causal.freeze import BOOK_KEY, book_key
     from recsys_causal.render.book import BOOK_DIR, prepare_report
     from recsys_causal.render.book import run_date as run_date_of
-    from recsys_causal.render.quarto import NOT_FOUND, find_quarto
+    from recsys_causal.render.quarto import find_quarto
     from recsys_causal.runs import executed_path
 
-    if renderer not in ("auto", "quarto", "fallback"):
-        raise RenderError(f"renderer '{renderer}' is not one of auto, quarto, fallback")
+    check_renderer(renderer)
     run_dir, root = Path(run_dir), Path(root)
     if not run_dir.is_dir():
         raise RenderError(f"run directory '{run_dir}' does not exist; run the pipeline first")
     binary = find_quarto() if renderer in ("auto", "quarto") else None
-    if renderer == "quarto" and not binary:
-        raise RenderError(NOT_FOUND + "; or use --renderer fallback")
     out_dir = root / BOOK_DIR
     name = "quarto" if binary else "fallback"
     key = book_key(run_dir, root, name, CHAPTERS)
