@@ -61,6 +61,20 @@ def test_get_builds_upstream_once_and_records_manifest(tmp_path):
     assert CALLS == []
 
 
+def test_ensure_builds_what_is_stale_once_and_reads_nothing(tmp_path):
+    store = store_for(tmp_path)
+    store.ensure("toy_b.parquet")
+    assert CALLS == ["downstream", "upstream"] and store.is_fresh("toy_a.csv")
+    CALLS.clear()
+    fresh = store_for(tmp_path)
+    fresh.ensure("toy_a.csv")
+    fresh.ensure("toy_upstream.parquet")
+    assert CALLS == [] and fresh._memo == {}  # fresh: neither built nor read
+    (tmp_path / "run" / "processed" / "toy_a.csv").unlink()
+    fresh.ensure("toy_a.csv")
+    assert CALLS == ["downstream"]
+
+
 def test_changed_parameter_rebuilds_only_what_depends_on_it(tmp_path):
     store_for(tmp_path).get("toy_a.csv")
     CALLS.clear()

@@ -399,10 +399,14 @@ class RunStore:
             return False
         return content_matches(path, entry)
 
-    def is_absent(self, name: str) -> bool:
-        """True when the (fresh) builder of `name` left it out of this run, e.g. the truth on real data."""
+    def ensure(self, name: str) -> None:
+        """Build `name` (and what it needs) when it is missing or stale; nothing is read."""
         if not self.is_fresh(name):
             self.build(name)
+
+    def is_absent(self, name: str) -> bool:
+        """True when the (fresh) builder of `name` left it out of this run, e.g. the truth on real data."""
+        self.ensure(name)
         return name in self.manifest().get(ABSENT, {})
 
     # -- reading and building -------------------------------------------------------------------

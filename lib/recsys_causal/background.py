@@ -82,8 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_dir, params_file, names = Path(args[0]), Path(args[1]), args[2:]
     store = RunStore(run_dir, build_params(read_yaml(params_file), origin=str(params_file)))
     for name in names:
-        if not store.is_fresh(name):
-            store.get(name)
+        store.ensure(name)
     return 0
 
 

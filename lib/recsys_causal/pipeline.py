@@ -353,7 +353,7 @@ def prebuild_inputs(chapters: Sequence[Chapter], params: Params, run_dir: Path) 
     store = RunStore(run_dir, params)
     for ch in chapters:
         for name in (*ch.outputs, *ch.reads):
-            store.is_absent(name)  # builds the artifact (and what it needs) when stale
+            store.ensure(name)
 
 
 def _execute_in_order(chapters: Sequence[Chapter], params: Params, run_name: str, run_dir: Path, root: Path,
