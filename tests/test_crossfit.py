@@ -45,6 +45,10 @@ def test_fold_k_gets_seed_plus_k_and_counterfactual_frames_use_the_same_model() 
     np.testing.assert_array_equal(cf.extra[0], cf.oof)
     unseeded = cross_fit_predict(_SeedEcho(random_state=7), X, np.zeros(30), folds)
     assert (unseeded.oof == 7.0).all()
+    only_copies = cross_fit_predict(_SeedEcho(), X, np.zeros(30), folds, seed=40, counterfactual_X=(X + 1,),
+                                    predict_X=False)
+    assert np.isnan(only_copies.oof).all()
+    np.testing.assert_array_equal(only_copies.extra[0], 40.0 + folds)
 
 
 def test_folds_must_match_the_rows() -> None:

@@ -135,6 +135,11 @@ def test_encoding_is_numeric_complete_and_sanitized(world) -> None:
     assert (enc.X[cluster_cols].sum(axis=1) == 1).all()
     assert enc.X.loc[0, "focal_sample_liked_rate"] == pytest.approx(table["focal_sample_liked_rate"].median(), rel=1e-6)
     assert len(enc.X) == len(component) and enc.treatment.isin([0, 1]).all()
+    M, M1, M0 = F.treatment_matrices(enc.X)
+    for matrix, value in ((M1, 1), (M0, 0)):
+        np.testing.assert_array_equal(matrix, F.with_treatment(enc.X, value).to_numpy())
+    np.testing.assert_array_equal(M, enc.X.to_numpy())
+    assert M.dtype == np.float32 and not np.shares_memory(M1, M)
 
 
 def test_the_helpful_world_profile_mixes_positive_and_negative_lifts(project_root) -> None:

@@ -75,6 +75,7 @@ def cross_fit_predict(
     counterfactual_X: Sequence[pd.DataFrame | np.ndarray] = (),
     fit_mask: np.ndarray | None = None,
     seed: int | None = None,
+    predict_X: bool = True,
 ) -> CrossFit:
     """Fit a clone of `estimator` on the other folds and predict each held-out fold.
 
@@ -83,7 +84,8 @@ def cross_fit_predict(
     `counterfactual_X` (same rows as X, some inputs changed, e.g. treatment set to 1) is
     predicted for the held-out rows by the same fold model. `fit_mask` restricts the rows a fold
     model is fitted on (one arm, for a T-learner); every held-out row is still predicted. With
-    `seed`, the model of fold k gets `random_state = seed + k`.
+    `seed`, the model of fold k gets `random_state = seed + k`. With `predict_X=False` only the
+    counterfactual copies are predicted (`oof` stays NaN): an S-learner's lift needs no more.
     """
     y = np.asarray(y)
     folds = np.asarray(folds)
@@ -97,7 +99,8 @@ def cross_fit_predict(
         train = np.flatnonzero((folds != k) & usable)
         est = clone(estimator) if seed is None else with_seed(estimator, seed + int(k))
         est.fit(_rows(X, train), y[train])
-        oof[test] = _predict(est, _rows(X, test), method)
+        if predict_X:
+            oof[test] = _predict(est, _rows(X, test), method)
         for j, Xc in enumerate(counterfactual_X):
             extra[j][test] = _predict(est, _rows(Xc, test), method)
     return CrossFit(oof, tuple(extra), folds)

@@ -21,7 +21,7 @@ from sklearn.base import BaseEstimator
 
 from recsys_causal.crossfit import cross_fit_predict, stratified_folds
 from recsys_causal.inference import Z95, mean_with_se
-from recsys_causal.interference.features import EncodedFeatures, with_treatment
+from recsys_causal.interference.features import EncodedFeatures, treatment_matrices
 from recsys_causal.interference.outcome_models import (
     OutcomeModels,
     crossfit_predicted_lift,
@@ -45,9 +45,9 @@ def crossfit_arm_models(
     t = enc.treatment.to_numpy()
     # an arm's model is fitted on that arm's slates, where X and X with the flag set to the arm
     # agree, so it is fitted on the latter and predicts it once per fold
-    m1, m0 = (cross_fit_predict(model, with_treatment(enc.X, arm), enc.y, folds, fit_mask=t == arm,
-                                seed=seed + offset).oof
-              for arm, offset in ((1, 100), (0, 200)))
+    _, M1, M0 = treatment_matrices(enc.X)
+    m1, m0 = (cross_fit_predict(model, Mx, enc.y, folds, fit_mask=t == arm, seed=seed + offset).oof
+              for arm, Mx, offset in ((1, M1, 100), (0, M0, 200)))
     return m1, m0
 
 

@@ -465,3 +465,14 @@ def encode_features(table: pd.DataFrame) -> EncodedFeatures:
 def with_treatment(X: pd.DataFrame, value: int) -> pd.DataFrame:
     """Copy of X with every slate's treatment flag set to `value` (a counterfactual matrix)."""
     return X.assign(**{TREATMENT: np.float32(value)})
+
+
+def treatment_matrices(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """X as a matrix, and copies with every slate's flag set to 1 and to 0: what cross-fitting
+    fits and predicts (the same numbers as the frames; a matrix spares the boosters their
+    per-call checks of the column names, a third of an XGBoost fit on these tables)."""
+    j = X.columns.get_loc(TREATMENT)
+    M = X.to_numpy()
+    M1, M0 = M.copy(), M.copy()
+    M1[:, j], M0[:, j] = 1, 0
+    return M, M1, M0

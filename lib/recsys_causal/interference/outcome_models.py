@@ -17,7 +17,13 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from sklearn.model_selection import train_test_split
 
 from recsys_causal.crossfit import cross_fit_predict
-from recsys_causal.interference.features import ORACLE, TREATMENT, EncodedFeatures, with_treatment
+from recsys_causal.interference.features import (
+    ORACLE,
+    TREATMENT,
+    EncodedFeatures,
+    treatment_matrices,
+    with_treatment,
+)
 from recsys_causal.params import InterferenceParams
 
 MODEL_KINDS: tuple[str, ...] = ("LightGBM", "XGBoost")
@@ -179,8 +185,8 @@ def crossfit_predicted_lift(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Out-of-fold S-learner predictions: for each fold, a clone of `model` fitted on the other
     folds predicts that fold's clicks if promoted and if unchanged. Returns (lift, mu1, mu0)."""
-    cf = cross_fit_predict(model, enc.X, enc.y, folds, seed=seed + 10,
-                           counterfactual_X=(with_treatment(enc.X, 1), with_treatment(enc.X, 0)))
+    M, M1, M0 = treatment_matrices(enc.X)
+    cf = cross_fit_predict(model, M, enc.y, folds, seed=seed + 10, counterfactual_X=(M1, M0), predict_X=False)
     mu1, mu0 = cf.extra
     return mu1 - mu0, mu1, mu0
 
