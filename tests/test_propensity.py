@@ -189,6 +189,26 @@ def test_encoder_matches_sklearn_one_hot_and_log1p_and_zeroes_an_unknown_day():
         enc.transform(p.drop(columns=["prior_3day_interactions"]))
 
 
+def test_the_leading_columns_scaler_is_standard_scaling_of_those_columns_with_the_rest_passed_through():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import StandardScaler
+
+    from recsys_causal.longterm.propensity import LeadingColumnsScaler
+
+    rng = np.random.default_rng(3)
+    X = np.column_stack([rng.normal(5.0, 2.0, size=(50, 3)), np.full(50, 7.0), rng.integers(0, 2, size=(50, 2))])
+    new = rng.normal(size=(9, 6))
+    ours = LeadingColumnsScaler(4).fit(X)
+    ref = ColumnTransformer([("lead", StandardScaler(), slice(0, 4))], remainder="passthrough").fit(X)
+    for M in (X, new):
+        np.testing.assert_array_equal(ours.transform(M), ref.transform(M))
+    Z = ours.transform(X)
+    np.testing.assert_allclose(Z[:, :3].mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(Z[:, :3].std(axis=0), 1.0)
+    assert (Z[:, 3] == 0.0).all()  # a constant column is centred, not divided by zero
+    np.testing.assert_array_equal(Z[:, 4:], X[:, 4:])
+
+
 def test_a_model_pipeline_on_a_same_day_measurement_is_refused():
     from sklearn.linear_model import Ridge
 

@@ -17,14 +17,13 @@ import numpy as np
 import pandas as pd
 from lightgbm import LGBMRegressor
 from sklearn.base import clone
-from sklearn.compose import ColumnTransformer
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder
 
-from recsys_causal.longterm.segments import DAYS_OF_WEEK, quantile_buckets
+from recsys_causal.longterm.propensity import model_pipeline
+from recsys_causal.longterm.segments import quantile_buckets
 
 try:  # the panel module owns the covariate list; keep a copy until it exists
     from recsys_causal.longterm.panel import PRE_TREATMENT_COVARIATES as _COVS
@@ -53,15 +52,10 @@ class EffectModelConfig:
 
 
 def effect_pipeline(features: Sequence[str], config: EffectModelConfig, seed: int) -> Pipeline:
-    """ColumnTransformer (numeric passthrough, one-hot day of week) + LightGBM regressor."""
+    """The long-term nuisance models' own encoder (numeric raw, day of week one-hot) + LightGBM:
+    `model_pipeline`, so the smoother reads its covariates exactly as the nuisances do."""
     cats = [c for c in features if c in CATEGORICAL_FEATURES]
     nums = [c for c in features if c not in CATEGORICAL_FEATURES]
-    transformers: list[tuple] = [("numeric", "passthrough", nums)]
-    if cats:
-        transformers.append(
-            ("categorical", OneHotEncoder(categories=[list(DAYS_OF_WEEK)] * len(cats), handle_unknown="ignore", sparse_output=False), cats)
-        )
-    pre = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
     model = LGBMRegressor(
         n_estimators=config.n_estimators,
         learning_rate=config.learning_rate,
@@ -75,7 +69,7 @@ def effect_pipeline(features: Sequence[str], config: EffectModelConfig, seed: in
         verbose=-1,
         random_state=seed,
     )
-    return Pipeline([("preprocessor", pre), ("model", model)])
+    return model_pipeline(nums, cats, False, model)
 
 
 @dataclass(frozen=True)
@@ -160,7 +154,7 @@ def fit_effect_model(
     )
     metrics = pd.DataFrame(rows)
     full = clone(base).fit(X, y)
-    names = full.named_steps["preprocessor"].get_feature_names_out()
+    names = full.named_steps["encode"].get_feature_names_out()
     gain = pd.Series(full.named_steps["model"].booster_.feature_importance(importance_type="gain"), index=names)
     splits = pd.Series(full.named_steps["model"].booster_.feature_importance(importance_type="split"), index=names)
     # fold one-hot columns back into their source feature

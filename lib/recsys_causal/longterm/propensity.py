@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 from sklearn.pipeline import Pipeline
@@ -144,15 +143,33 @@ def make_encoder(numeric: Sequence[str], categorical: Sequence[str], linear: boo
                             tuple(passthrough))
 
 
-def make_scaler(encoder: CovariateEncoder) -> ColumnTransformer | str:
+class LeadingColumnsScaler(TransformerMixin, BaseEstimator):
+    """StandardScaler on the first `n_columns` columns of a matrix; the others pass unchanged.
+
+    The encoder puts the numeric and log1p blocks first, so this is a linear model's
+    standardization without a ColumnTransformer's per-call bookkeeping (the same numbers:
+    StandardScaler is column by column).
+    """
+
+    def __init__(self, n_columns: int = 0) -> None:
+        self.n_columns = n_columns
+
+    def fit(self, X: np.ndarray, y: Any = None) -> LeadingColumnsScaler:
+        """Learn the leading columns' means and standard deviations on these rows."""
+        self.scaler_ = StandardScaler().fit(np.asarray(X)[:, : self.n_columns])
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """The leading columns standardized, the rest as they are."""
+        X = np.asarray(X)
+        return np.hstack([self.scaler_.transform(X[:, : self.n_columns]), X[:, self.n_columns:]])
+
+
+def make_scaler(encoder: CovariateEncoder) -> LeadingColumnsScaler | str:
     """A linear model's standardization of the encoder's numeric and log1p blocks (fitted on the
     training rows of each fold); one-hot and passthrough columns are left as they are."""
-    n_plain, n_log = len(encoder.numeric), len(encoder.log_scaled)
-    parts = [(name, StandardScaler(), slice(a, b))
-             for name, a, b in (("numeric", 0, n_plain), ("log_numeric", n_plain, n_plain + n_log)) if b > a]
-    if not parts:
-        return "passthrough"
-    return ColumnTransformer(parts, remainder="passthrough", verbose_feature_names_out=False)
+    n = len(encoder.numeric) + len(encoder.log_scaled)
+    return LeadingColumnsScaler(n) if n else "passthrough"
 
 
 def model_pipeline(numeric: Sequence[str], categorical: Sequence[str], linear: bool, model: Any,
