@@ -153,14 +153,19 @@ def poisson_quantile(q: np.ndarray, mu: np.ndarray) -> np.ndarray:
     qi, mi = q[inside], mu[inside]
     z = ndtri(qi)
     k = np.maximum(np.floor(mi + np.sqrt(mi) * z + (z * z - 1.0) / 6.0), 0.0)
-    low = pdtr(k, mi) < qi
-    while low.any():  # k too small: step up
-        k = np.where(low, k + 1.0, k)
-        low = pdtr(k, mi) < qi
-    high = (k > 0) & (pdtr(k - 1.0, mi) >= qi)
-    while high.any():  # k - 1 reaches q too: step down
-        k = np.where(high, k - 1.0, k)
-        high = (k > 0) & (pdtr(k - 1.0, mi) >= qi)
+    # only the entries still moving are evaluated again: a guess is almost always within one
+    low = np.flatnonzero(pdtr(k, mi) < qi)
+    rose = np.zeros(len(k), dtype=bool)
+    rose[low] = True
+    while low.size:  # k too small: step up until pdtr(k) >= q
+        k[low] += 1.0
+        low = low[pdtr(k[low], mi[low]) < qi[low]]
+    # an entry that stepped up has pdtr(k - 1) < q already; the others may step down
+    high = np.flatnonzero(~rose & (k > 0))
+    while high.size:  # k - 1 reaches q too: step down
+        high = high[pdtr(k[high] - 1.0, mi[high]) >= qi[high]]
+        k[high] -= 1.0
+        high = high[k[high] > 0]
     out = np.where(q <= 0, -1.0, np.where(q >= 1, np.inf, np.nan))
     out[inside] = k
     return out
