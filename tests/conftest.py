@@ -1,10 +1,11 @@
 """Shared fixtures: the project root, and one end-to-end run of the pipeline on the test profile.
 
 `e2e_run` copies the project's sources into a temporary folder, runs
-`recsys-causal run --params params/test.yaml` there (every chapter, then the book), and hands the
-result to the end-to-end, browser and PDF tests, so the pipeline runs once per session. When the
-session also holds the root `quarto render` test, `e2e_run` starts that render at once, in a copy of
-the finished project, so it runs while the browser and PDF tests check the book.
+`recsys-causal run --params params/test.yaml` there (every chapter, then the fallback book), and
+hands the result to the end-to-end tests, so the pipeline runs once per session. Where Quarto is
+found, `e2e_run` then starts `quarto render` at the root of a copy of the finished project, as a
+Quarto user would; that book is the one the browser and PDF tests check (`e2e_book`), so the
+session renders the Quarto book once. Without Quarto they check the fallback book.
 
 Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`) the tests that share a session
 fixture land on one worker, and the longest chains start first (see `pytest_collection_modifyitems`).
@@ -221,15 +222,17 @@ def start_root_render(project: Path, dest: Path, run_name: str = "e2e") -> RootR
 
 @pytest.fixture(scope="session")
 def e2e_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BookRun]:
-    """One full pipeline run on params/test.yaml, rendered by Quarto when found, else the fallback."""
+    """One full pipeline run on params/test.yaml with the fallback book, and (Quarto found, a test
+    asking for it) the root `quarto render` of a copy of it, started in the background."""
     project = copy_project(tmp_path_factory.mktemp("e2e") / "project")
     t0 = time.perf_counter()
-    result = run_cli(["run", "--params", "params/test.yaml", "--run-name", "e2e", "--renderer", "auto"], project)
+    result = run_cli(["run", "--params", "params/test.yaml", "--run-name", "e2e", "--renderer", "fallback"], project)
     seconds = time.perf_counter() - t0
     if result.returncode != 0:
         pytest.fail(f"pipeline failed (exit {result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     render = None
-    if any("e2e_root_render" in getattr(item, "fixturenames", ()) for item in request.session.items):
+    users = {"e2e_root_render", "e2e_book", "rendered_book"}
+    if any(users & set(getattr(item, "fixturenames", ())) for item in request.session.items):
         render = start_root_render(project, tmp_path_factory.mktemp("e2e-root-render") / "project")
     yield BookRun(project, project / "data" / "runs" / "e2e", project / "_book", result, seconds, render)
     if render is not None:
@@ -244,5 +247,12 @@ def e2e_root_render(e2e_run: BookRun) -> RootRender | None:
 
 @pytest.fixture(scope="session")
 def e2e_book(e2e_run: BookRun) -> Path:
-    """The `_book` folder of the end-to-end run: the book the browser and PDF tests check."""
-    return e2e_run.book_dir
+    """The book the browser and PDF tests check: the root `quarto render`'s `_book` (what a Quarto
+    user gets) where Quarto is found, else the end-to-end run's fallback `_book`."""
+    render = e2e_run.root_render
+    if render is None:
+        return e2e_run.book_dir
+    proc = render.result()
+    if proc.returncode != 0:
+        pytest.fail(f"quarto render at the project root failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return render.project / "_book"

@@ -157,7 +157,7 @@ def test_a_second_run_with_nothing_changed_reuses_every_chapter_and_the_book(e2e
     from conftest import run_cli
 
     before = digests()
-    r = run_cli(["run", "--params", "params/test.yaml", "--run-name", "e2e", "--renderer", "auto"],
+    r = run_cli(["run", "--params", "params/test.yaml", "--run-name", "e2e", "--renderer", "fallback"],
                 e2e_run.project)
     assert r.returncode == 0, r.stderr[-2000:]
     for ch in CHAPTERS:
@@ -167,7 +167,8 @@ def test_a_second_run_with_nothing_changed_reuses_every_chapter_and_the_book(e2e
 
 
 # the root render runs in a copy of the finished project (`e2e_root_render`, started by `e2e_run`
-# in the background), so it cannot replace the _book/ (and book key) the tests above rely on
+# in the background), so it cannot replace the _book/ (and book key) the tests above rely on; its
+# _book is the one the browser and PDF tests check (`e2e_book`)
 def test_quarto_render_at_the_project_root_renders_the_runs_book(e2e_root_render):
     """What a Quarto user types: `quarto render` at the root. Its pre-render step runs the
     pipeline on the profile in $RECSYS_CAUSAL_PARAMS, finds every chapter fresh (no kernel starts)
