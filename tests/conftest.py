@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +46,7 @@ E2E_GROUP = "e2e-book"
 NBVAL_GROUP = "nbval"  # the notebooks share one run directory (build/test-runs/default) and run in order
 GROUPS_DIR = "recsys_causal_xdist_groups"  # workerinput key: where workers write their test groups
 GROUPS_DIR_KEY = pytest.StashKey[str]()  # the same folder, on the controller's config
+APT_LOCK = Path(tempfile.gettempdir()) / "recsys-causal-apt.lock"  # see `apt_lock`
 
 
 def xdist_group_of(item: pytest.Item) -> str | None:
@@ -74,6 +75,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(group))
             groups[item.nodeid] = group
     workerinput = getattr(config, "workerinput", None)
+    if workerinput is None or workerinput.get("workerid") == "gw0":  # one process per session
+        start_system_installs(items)
     if workerinput is not None:  # an xdist worker: every worker sorts alike (a stable sort)
         items.sort(key=_start_rank)
         if workerinput.get(GROUPS_DIR):
@@ -125,12 +128,45 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @contextmanager
 def apt_lock() -> Iterator[None]:
     """Hold a machine-wide lock around apt-get, so parallel tests (and sessions) install one at a time."""
-    with open(Path(tempfile.gettempdir()) / "recsys-causal-apt.lock", "w") as handle:
+    with open(APT_LOCK, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+#: Debian packages some test modules need, installed by the test when absent: module -> (is it
+#: there?, apt-get install arguments). Java first: the Spark test starts early, the browser late.
+SYSTEM_PACKAGES: dict[str, tuple[Callable[[], bool], str]] = {
+    "test_panel_spark.py": (lambda: bool(shutil.which("java")),
+                            "--no-install-recommends openjdk-17-jre-headless"),
+    "test_book_browser.py": (lambda: bool(shutil.which("chromium") or shutil.which("chromium-browser"))
+                             and Path("/usr/bin/chromedriver").is_file(), "chromium chromium-driver"),
+}
+_INSTALLER = """
+import fcntl, subprocess, sys
+with open(sys.argv[1], "w") as handle:
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    subprocess.run("apt-get update -qq", shell=True, check=False)
+    for args in sys.argv[2:]:
+        subprocess.run("apt-get install -y -qq " + args, shell=True, check=False)
+"""
+
+
+def start_system_installs(items: list[pytest.Item]) -> subprocess.Popen[bytes] | None:
+    """Start apt-get, in the background and under `apt_lock`, for the Debian packages that the
+    collected tests need and this machine lacks (a fresh CI machine has neither Java nor
+    Chromium): the downloads then overlap the CPU-bound tests, and each test's own install step
+    waits on the lock and finds its package there. Nothing starts without root and apt-get."""
+    modules = {item.path.name for item in items}
+    wanted = [args for name, (present, args) in SYSTEM_PACKAGES.items() if name in modules and not present()]
+    if not wanted or not shutil.which("apt-get") or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return None
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    return subprocess.Popen([sys.executable, "-c", _INSTALLER, str(APT_LOCK), *wanted], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
 
 
 @pytest.fixture(scope="session")
