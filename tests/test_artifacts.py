@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pandas as pd
@@ -284,3 +285,26 @@ def test_concurrent_writers_keep_every_manifest_entry(tmp_path):
         assert p.exitcode == 0
     tables = RunStore(tmp_path / "run", build_params({})).manifest()["tables"]
     assert len(tables) == 120
+
+
+def test_a_background_build_reports_its_own_seconds_not_the_wait(tmp_path):
+    """A build that ended long before its chapter waits for it reports the seconds it took."""
+    import io
+    import subprocess
+    import sys
+
+    from recsys_causal.background import BackgroundBuild
+    from recsys_causal.chapters import get_chapter
+
+    log = tmp_path / "validation_01.background.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-c", "print('built 2 artifact(s) in 3.5 s')"], stdout=fh)
+    proc.wait()
+    out = io.StringIO()
+    build = BackgroundBuild(get_chapter("validation_01"), proc, log, started=time.perf_counter() - 500.0)
+    assert build.wait(out)
+    assert "validation_01's artifacts were built in the background (3.5 s)" in out.getvalue()
+    log.write_text("no summary line\n")
+    out = io.StringIO()
+    assert BackgroundBuild(get_chapter("validation_01"), proc, log, started=time.perf_counter() - 7.0).wait(out)
+    assert "(7.0 s)" in out.getvalue()  # without the line: the time since the start

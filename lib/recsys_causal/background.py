@@ -12,6 +12,7 @@ reports any error) as usual.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -24,6 +25,17 @@ from recsys_causal.chapters import Chapter
 
 #: chapters whose artifacts are built in the background: independent of every other track
 BACKGROUND_CHAPTERS: tuple[str, ...] = ("validation_01",)
+#: the last line of a build's log: how long the build itself took (it may end long before the wait)
+BUILT_LINE = re.compile(r"^built \d+ artifact\(s\) in (\d+(?:\.\d+)?) s$", re.M)
+
+
+def build_seconds(log: Path) -> float | None:
+    """The seconds a finished build reported in its log (`BUILT_LINE`), or None."""
+    try:
+        found = BUILT_LINE.findall(log.read_text(errors="replace"))
+    except OSError:
+        return None
+    return float(found[-1]) if found else None
 
 
 @dataclass
@@ -40,7 +52,9 @@ class BackgroundBuild:
         if self.process.poll() is None:
             print(f"    ... waiting for the background build of {self.chapter.id}'s artifacts", file=out, flush=True)
         rc = self.process.wait()
-        secs = time.perf_counter() - self.started
+        waited = time.perf_counter() - self.started
+        secs = build_seconds(self.log) if rc == 0 else None
+        secs = waited if secs is None else secs
         if rc != 0:
             print(f"    ... the background build of {self.chapter.id} failed (exit {rc}, log {self.log}); "
                   "the chapter builds its artifacts itself", file=out, flush=True)
@@ -80,9 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("usage: python -m recsys_causal.background RUN_DIR PARAMS_YAML ARTIFACT ...", file=sys.stderr)
         return 2
     run_dir, params_file, names = Path(args[0]), Path(args[1]), args[2:]
+    t0 = time.perf_counter()
     store = RunStore(run_dir, build_params(read_yaml(params_file), origin=str(params_file)))
     for name in names:
         store.ensure(name)
+    print(f"built {len(names)} artifact(s) in {time.perf_counter() - t0:.1f} s", flush=True)
     return 0
 
 
