@@ -76,7 +76,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             groups[item.nodeid] = group
     workerinput = getattr(config, "workerinput", None)
     if workerinput is None or workerinput.get("workerid") == "gw0":  # one process per session
-        start_system_installs(items)
+        if (installer := start_system_installs(items)) is not None:
+            INSTALLERS.append(installer)  # held, so it is not reaped (and warned about) while it runs
     if workerinput is not None:  # an xdist worker: every worker sorts alike (a stable sort)
         items.sort(key=_start_rank)
         if workerinput.get(GROUPS_DIR):
@@ -144,6 +145,7 @@ SYSTEM_PACKAGES: dict[str, tuple[Callable[[], bool], str]] = {
     "test_book_browser.py": (lambda: bool(shutil.which("chromium") or shutil.which("chromium-browser"))
                              and Path("/usr/bin/chromedriver").is_file(), "chromium chromium-driver"),
 }
+INSTALLERS: list[subprocess.Popen[bytes]] = []
 _INSTALLER = """
 import fcntl, subprocess, sys
 with open(sys.argv[1], "w") as handle:
