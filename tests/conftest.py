@@ -137,38 +137,76 @@ def apt_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-#: Debian packages some test modules need, installed by the test when absent: module -> (is it
-#: there?, apt-get install arguments). Java first: the Spark test starts early, the browser late.
-SYSTEM_PACKAGES: dict[str, tuple[Callable[[], bool], str]] = {
-    "test_panel_spark.py": (lambda: bool(shutil.which("java")),
-                            "--no-install-recommends openjdk-17-jre-headless"),
-    "test_book_browser.py": (lambda: bool(shutil.which("chromium") or shutil.which("chromium-browser"))
-                             and Path("/usr/bin/chromedriver").is_file(), "chromium chromium-driver"),
-}
+@dataclass(frozen=True)
+class DebianPackages:
+    """Debian packages a test module needs: how to tell they are there, and how to install them."""
+
+    module: str  # the test module that needs them
+    present: Callable[[], bool]
+    install: tuple[str, ...]  # apt-get install arguments
+
+
+#: Java first: the Spark test starts early, the browser test late.
+JAVA = DebianPackages("test_panel_spark.py", lambda: bool(shutil.which("java")),
+                      ("--no-install-recommends", "openjdk-17-jre-headless"))
+CHROMIUM = DebianPackages(
+    "test_book_browser.py",
+    lambda: bool(shutil.which("chromium") or shutil.which("chromium-browser")) and Path("/usr/bin/chromedriver").is_file(),
+    ("chromium", "chromium-driver"))
+SYSTEM_PACKAGES: tuple[DebianPackages, ...] = (JAVA, CHROMIUM)
 INSTALLERS: list[subprocess.Popen[bytes]] = []
 _INSTALLER = """
-import fcntl, subprocess, sys
+import fcntl, json, subprocess, sys
 with open(sys.argv[1], "w") as handle:
     fcntl.flock(handle, fcntl.LOCK_EX)
-    subprocess.run("apt-get update -qq", shell=True, check=False)
-    for args in sys.argv[2:]:
-        subprocess.run("apt-get install -y -qq " + args, shell=True, check=False)
+    subprocess.run(["apt-get", "update", "-qq"], check=False)
+    for args in json.loads(sys.argv[2]):
+        subprocess.run(["apt-get", "install", "-y", "-qq", *args], check=False)
 """
+_APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
+
+
+def _apt_prefix() -> list[str] | None:
+    """How this process runs apt-get ([] as root, sudo -n otherwise), or None when it cannot."""
+    if not shutil.which("apt-get") or not hasattr(os, "geteuid"):
+        return None
+    if os.geteuid() == 0:
+        return []
+    return ["sudo", "-n"] if shutil.which("sudo") else None
+
+
+def ensure_debian_packages(pkg: DebianPackages) -> None:
+    """Install `pkg` with apt-get when absent (under `apt_lock`, so a background install started
+    by `start_system_installs` is waited for); skip the test when it cannot be installed."""
+    if pkg.present():
+        return
+    prefix = _apt_prefix()
+    if prefix is None:
+        pytest.skip(f"{' '.join(pkg.install)} is not installed and apt-get cannot run here (as root or with sudo)")
+    env = {**os.environ, **_APT_ENV}
+    with apt_lock():
+        if pkg.present():
+            return
+        subprocess.run([*prefix, "apt-get", "update", "-qq"], check=False, env=env, capture_output=True)
+        res = subprocess.run([*prefix, "apt-get", "install", "-y", "-qq", *pkg.install], check=False, env=env,
+                             capture_output=True, text=True, timeout=1200)
+    if not pkg.present():
+        tail = " ".join((res.stderr or res.stdout).strip().splitlines()[-3:])
+        pytest.skip(f"could not install {' '.join(pkg.install)} with apt-get (exit {res.returncode}): {tail}")
 
 
 def start_system_installs(items: list[pytest.Item]) -> subprocess.Popen[bytes] | None:
     """Start apt-get, in the background and under `apt_lock`, for the Debian packages that the
     collected tests need and this machine lacks (a fresh CI machine has neither Java nor
-    Chromium): the downloads then overlap the CPU-bound tests, and each test's own install step
-    waits on the lock and finds its package there. Nothing starts without root and apt-get."""
+    Chromium): the downloads then overlap the CPU-bound tests, and each test's own
+    `ensure_debian_packages` waits on the lock and finds its package there. Root only."""
     modules = {item.path.name for item in items}
-    wanted = [args for name, (present, args) in SYSTEM_PACKAGES.items() if name in modules and not present()]
-    if not wanted or not shutil.which("apt-get") or not hasattr(os, "geteuid") or os.geteuid() != 0:
+    wanted = [list(p.install) for p in SYSTEM_PACKAGES if p.module in modules and not p.present()]
+    if not wanted or _apt_prefix() != []:
         return None
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    return subprocess.Popen([sys.executable, "-c", _INSTALLER, str(APT_LOCK), *wanted], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
+    return subprocess.Popen([sys.executable, "-c", _INSTALLER, str(APT_LOCK), json.dumps(wanted)],
+                            env={**os.environ, **_APT_ENV}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
 
 
 @pytest.fixture(scope="session")

@@ -12,13 +12,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
 
-from conftest import apt_lock
+from conftest import CHROMIUM, ensure_debian_packages
 from conftest_book import BookUnderTest, rendered_book, synthetic_book  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -36,21 +35,7 @@ def _chromium() -> str | None:
 
 def ensure_chromium() -> tuple[str, Path]:
     """Chromium and chromedriver paths; apt-get installs them when absent (skip if impossible)."""
-    if _chromium() and DRIVER.is_file():
-        return _chromium() or "", DRIVER
-    if hasattr(os, "geteuid") and os.geteuid() != 0:
-        pytest.skip("chromium / chromium-driver are not installed and the tests do not run as root")
-    try:
-        with apt_lock():  # another test (Spark's Java) may be installing at the same time
-            if _chromium() and DRIVER.is_file():
-                return _chromium() or "", DRIVER
-            proc = subprocess.run("apt-get update && apt-get install -y chromium chromium-driver", shell=True,
-                                  capture_output=True, text=True, timeout=1200)
-    except (OSError, subprocess.SubprocessError) as exc:
-        pytest.skip(f"could not install chromium with apt-get: {exc}")
-    if proc.returncode != 0 or not (_chromium() and DRIVER.is_file()):
-        tail = " ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-        pytest.skip(f"could not install chromium with apt-get (exit {proc.returncode}): {tail}")
+    ensure_debian_packages(CHROMIUM)
     return _chromium() or "", DRIVER
 
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conftest import apt_lock
+from conftest import JAVA, ensure_debian_packages
 from recsys_causal.data.logs import resolve_source
 from recsys_causal.longterm.panel_sql import build_panel_sql
 from recsys_causal.simulate.kuairec import simulate_kuairec
@@ -19,7 +17,7 @@ from recsys_causal.simulate.kuairec import simulate_kuairec
 pytestmark = pytest.mark.slow
 
 #: A test's JVM lives for seconds: the quick (C1) JIT tier and the serial collector spend far
-#: less CPU on it than the server defaults (59 -> 34 CPU-s for this module); same queries.
+#: less CPU on it than the server defaults (59 -> 31 CPU-s for this module); same queries.
 SHORT_LIVED_JVM = '--driver-java-options "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC" pyspark-shell'
 
 
@@ -32,30 +30,11 @@ def short_lived_jvm() -> Iterator[None]:
         yield
 
 
-def _ensure_java() -> None:
-    """Install Debian's Java runtime when `java` is absent (CI images have none); skip if apt cannot."""
-    if shutil.which("java"):
-        return
-    apt = shutil.which("apt-get")
-    sudo = [] if os.geteuid() == 0 else (["sudo", "-n"] if shutil.which("sudo") else None)
-    if apt is None or sudo is None:
-        pytest.skip("Spark needs Java and this machine has neither java nor apt-get (as root or with sudo)")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    with apt_lock():  # another test (the browser's Chromium) may be installing at the same time
-        if shutil.which("java"):
-            return
-        subprocess.run([*sudo, apt, "update", "-qq"], check=False, env=env, capture_output=True)
-        res = subprocess.run([*sudo, apt, "install", "-y", "-qq", "--no-install-recommends",
-                              "openjdk-17-jre-headless"], check=False, env=env, capture_output=True, text=True)
-    if not shutil.which("java"):
-        pytest.skip(f"could not install openjdk-17-jre-headless with apt-get: {res.stderr.strip()[-200:]}")
-
-
 @pytest.fixture(scope="module")
 def spark_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny simulated big_matrix (duplicates included) and the same rows as a Hive-partitioned log."""
     pytest.importorskip("pyspark", reason="pyspark comes with the dev extras: pip install -e '.[dev]'")
-    _ensure_java()
+    ensure_debian_packages(JAVA)  # CI images have no Java
     base = tmp_path_factory.mktemp("spark")
     simulate_kuairec(base / "kuairec", n_users=40, n_days=16, seed=11, matrix="big_matrix", with_oracle=False,
                      duplicate_rows=50)

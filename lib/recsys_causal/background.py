@@ -52,9 +52,9 @@ class BackgroundBuild:
         if self.process.poll() is None:
             print(f"    ... waiting for the background build of {self.chapter.id}'s artifacts", file=out, flush=True)
         rc = self.process.wait()
-        waited = time.perf_counter() - self.started
-        secs = build_seconds(self.log) if rc == 0 else None
-        secs = waited if secs is None else secs
+        secs = build_seconds(self.log)
+        if secs is None:  # no summary line: the time since the build started
+            secs = time.perf_counter() - self.started
         if rc != 0:
             print(f"    ... the background build of {self.chapter.id} failed (exit {rc}, log {self.log}); "
                   "the chapter builds its artifacts itself", file=out, flush=True)
