@@ -42,8 +42,10 @@ CLI = [sys.executable, "-m", "recsys_causal.cli"]
 
 # session fixtures whose users must share one xdist worker (the fixture then runs once)
 E2E_FIXTURES = frozenset({"e2e_run", "e2e_book", "e2e_root_render", "rendered_book"})
+# the end-to-end tests, then the notebooks (collected after tests/): the notebooks share one run
+# directory (build/test-runs/default), run in order, and start from the end-to-end run's artifacts
+# (`NotebookRunSeed`), so they must run in the process that made it
 E2E_GROUP = "e2e-book"
-NBVAL_GROUP = "nbval"  # the notebooks share one run directory (build/test-runs/default) and run in order
 GROUPS_DIR = "recsys_causal_xdist_groups"  # workerinput key: where workers write their test groups
 GROUPS_DIR_KEY = pytest.StashKey[str]()  # the same folder, on the controller's config
 APT_LOCK = Path(tempfile.gettempdir()) / "recsys-causal-apt.lock"  # see `apt_lock`
@@ -52,7 +54,7 @@ APT_LOCK = Path(tempfile.gettempdir()) / "recsys-causal-apt.lock"  # see `apt_lo
 def xdist_group_of(item: pytest.Item) -> str | None:
     """The xdist group an item must run in, or None when any worker may take it."""
     if item.path.suffix == ".ipynb":
-        return NBVAL_GROUP
+        return E2E_GROUP
     if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
         return E2E_GROUP
     return None
@@ -310,9 +312,69 @@ def e2e_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     users = {"e2e_root_render", "e2e_book", "rendered_book"}
     if any(users & set(getattr(item, "fixturenames", ())) for item in request.session.items):
         render = start_root_render(project, tmp_path_factory.mktemp("e2e-root-render") / "project")
-    yield BookRun(project, project / "data" / "runs" / "e2e", project / "_book", result, seconds, render)
+    run = BookRun(project, project / "data" / "runs" / "e2e", project / "_book", result, seconds, render)
+    E2E_RUNS.append(run)
+    yield run
+    E2E_RUNS.remove(run)
     if render is not None:
         render.stop()
+
+
+E2E_RUNS: list[BookRun] = []  # the end-to-end run of this process, once made (see `NotebookRunSeed`)
+#: what a run directory's artifacts are: the store's record and files, not its executed notebooks
+SEEDED_PARTS = ("manifest.json", "processed", "raw", "cache")
+
+
+def seed_notebook_run(source: Path, params_file: str) -> Path | None:
+    """Copy a finished run's artifacts to the run the notebooks use ($RECSYS_CAUSAL_RUNS_DIR/default)
+    when that folder does not exist yet and the notebooks read the same profile; the target, or None.
+
+    Never outside $RECSYS_CAUSAL_RUNS_DIR (a user's data/runs stays untouched). Nothing is trusted
+    blindly: each notebook's store checks every artifact's key (parameters, code, upstream) as
+    usual, and rebuilds what does not match."""
+    from recsys_causal.context import DEFAULT_RUN_NAME
+    from recsys_causal.paths import ENV_RUNS_DIR, runs_dir
+
+    if not os.environ.get(ENV_RUNS_DIR, "").strip() or os.environ.get("RECSYS_CAUSAL_PARAMS") != params_file:
+        return None
+    target = runs_dir(ROOT) / DEFAULT_RUN_NAME
+    if target.exists() or not (source / "manifest.json").is_file():
+        return None
+    tmp = target.with_name(f".{target.name}.seeding")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for part in SEEDED_PARTS:
+        src = source / part
+        if src.is_dir():
+            shutil.copytree(src, tmp / part)
+        elif src.is_file():
+            tmp.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, tmp / part)
+    tmp.rename(target)
+    return target
+
+
+class NotebookRunSeed:
+    """Before the first notebook of a session: start the notebooks' run from this process's
+    end-to-end run (same profile, same code), so nbval executes every notebook against artifacts
+    already computed once, instead of computing the test profile a second time. The end-to-end
+    run executed the same notebooks building those artifacts in their kernels; `make nbval` alone
+    (no end-to-end run) still builds everything in the notebooks."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        if self.done or item.path.suffix != ".ipynb":
+            return
+        self.done = True
+        if E2E_RUNS and E2E_RUNS[0].result.returncode == 0:
+            seed_notebook_run(E2E_RUNS[0].run_dir, "params/test.yaml")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register `NotebookRunSeed` (a plugin, so that it sees the items under notebooks/ too)."""
+    config.pluginmanager.register(NotebookRunSeed(), "recsys-causal-notebook-run-seed")
 
 
 @pytest.fixture(scope="session")

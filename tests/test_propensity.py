@@ -167,8 +167,8 @@ def test_encoding_once_gives_the_predictions_of_the_whole_pipeline_fitted_per_fo
 def test_encoder_matches_sklearn_one_hot_and_log1p_and_zeroes_an_unknown_day():
     from sklearn.preprocessing import OneHotEncoder
 
+    from recsys_causal.longterm.encoding import make_encoder
     from recsys_causal.longterm.panel import DAYS_OF_WEEK
-    from recsys_causal.longterm.propensity import make_encoder
 
     p = make_panel(2, n_users=10, n_days=9)
     p["prior_3day_interactions"] = p["prior_3day_interactions"].abs()
@@ -193,7 +193,7 @@ def test_the_leading_columns_scaler_is_standard_scaling_of_those_columns_with_th
     from sklearn.compose import ColumnTransformer
     from sklearn.preprocessing import StandardScaler
 
-    from recsys_causal.longterm.propensity import LeadingColumnsScaler
+    from recsys_causal.longterm.encoding import LeadingColumnsScaler
 
     rng = np.random.default_rng(3)
     X = np.column_stack([rng.normal(5.0, 2.0, size=(50, 3)), np.full(50, 7.0), rng.integers(0, 2, size=(50, 2))])
@@ -212,7 +212,7 @@ def test_the_leading_columns_scaler_is_standard_scaling_of_those_columns_with_th
 def test_a_model_pipeline_on_a_same_day_measurement_is_refused():
     from sklearn.linear_model import Ridge
 
-    from recsys_causal.longterm.propensity import model_pipeline
+    from recsys_causal.longterm.encoding import model_pipeline
 
     for col in ON_OR_AFTER:
         with pytest.raises(ValueError, match="not pre-treatment"):

@@ -50,3 +50,22 @@ def test_normal_interval_and_iid_mean_se() -> None:
     assert est == pytest.approx(3.0) and se == pytest.approx(np.std([1, 2, 3, 6], ddof=1) / 2)
     with pytest.raises(ValueError, match="level"):
         normal_quantile(1.0)
+
+
+def test_normal_quantile_and_p_value_are_scipy_stats_norm_without_importing_it():
+    """The special functions behind every interval and p-value give scipy.stats.norm's numbers
+    bit for bit, and the module that holds them starts no scipy.stats import."""
+    import subprocess
+    import sys
+
+    from scipy import stats
+
+    from recsys_causal.inference import normal_quantile, two_sided_p_value
+
+    for level in (0.5, 0.8, 0.9, 0.95, 0.99, 0.999, 1 - 1e-9):
+        assert normal_quantile(level) == float(stats.norm.ppf(0.5 + level / 2.0)), level
+    z = np.concatenate([np.linspace(-40.0, 40.0, 20001), [0.0, 1.959963984540054, np.nan]])
+    np.testing.assert_array_equal(two_sided_p_value(z), 2.0 * stats.norm.sf(np.abs(z)))
+    probe = "import sys, recsys_causal.inference; print('scipy.stats' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

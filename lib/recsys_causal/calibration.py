@@ -29,10 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from recsys_causal.bootstrap import cluster_codes
-from recsys_causal.inference import cluster_robust_wls
+from recsys_causal.inference import cluster_robust_wls, normal_quantile, two_sided_p_value
 
 # `key` values of the tests table (rows are addressed by these, never by their display labels)
 ATE = "ate"
@@ -107,14 +106,14 @@ class Estimate:
     se: float
 
     def ci(self, level: float = 0.95) -> tuple[float, float]:
-        z = float(stats.norm.ppf(0.5 + level / 2))
+        z = normal_quantile(level)
         return self.estimate - z * self.se, self.estimate + z * self.se
 
     @property
     def p_value(self) -> float:
         if not self.se > 0:
             return float("nan")
-        return float(2 * stats.norm.sf(abs(self.estimate) / self.se))
+        return float(two_sided_p_value(self.estimate / self.se))
 
 
 def blp(pseudo: np.ndarray, cate: np.ndarray, clusters: np.ndarray | pd.Series) -> tuple[Estimate, Estimate]:
@@ -162,7 +161,7 @@ def gates(pseudo: np.ndarray, cate: np.ndarray, clusters: np.ndarray | pd.Series
                  "mean_predicted_cate": rows[-1]["mean_predicted_cate"] - rows[0]["mean_predicted_cate"],
                  "gates_estimate": ests[-1] - ests[0]})
     out = pd.DataFrame(rows)
-    z = float(stats.norm.ppf(0.5 + level / 2))
+    z = normal_quantile(level)
     out["se"] = ses
     out["ci_95_lower"] = out["gates_estimate"] - z * out["se"]
     out["ci_95_upper"] = out["gates_estimate"] + z * out["se"]
@@ -190,7 +189,7 @@ def qini_curve(pseudo: np.ndarray, cate: np.ndarray, clusters: np.ndarray | pd.S
     order = rank_order(tau)
     ks, gain, q, phi = qini_influence(psi, order, shares)
     se = cluster_se(phi, codes, g)
-    z = float(stats.norm.ppf(0.5 + level / 2))
+    z = normal_quantile(level)
     curve = pd.DataFrame({"share_treated": shares, "units_treated": ks, "cumulative_gain": gain,
                           "gain_over_random": q, "se": se, "ci_95_lower": q - z * se, "ci_95_upper": q + z * se})
     w = trapezoid_weights(shares)
@@ -254,7 +253,7 @@ def calibration_tables(pseudo: np.ndarray, cate: np.ndarray, clusters: np.ndarra
     spread = gt[gt["group_order"].eq(0)].iloc[0]
     ests = {ATE: ate, BLP_SLOPE: slope, GATES_SPREAD: Estimate(float(spread["gates_estimate"]), float(spread["se"])),
             QINI_COEFFICIENT: area}
-    z = float(stats.norm.ppf(0.5 + level / 2))
+    z = normal_quantile(level)
     rows = []
     for key in TEST_KEYS:
         e = ests[key]

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, clone
-from sklearn.model_selection import GroupKFold, StratifiedKFold
+
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class CrossFit:
 
 def group_folds(groups: np.ndarray | pd.Series, n_folds: int) -> np.ndarray:
     """Fold id of each row from a deterministic GroupKFold (no group spans two folds)."""
+    from sklearn.model_selection import GroupKFold
+
     g = np.asarray(groups)
     n_groups = len(pd.unique(g))
     if n_groups < n_folds:
@@ -42,6 +45,8 @@ def group_folds(groups: np.ndarray | pd.Series, n_folds: int) -> np.ndarray:
 
 def stratified_folds(treatment: np.ndarray | pd.Series, n_folds: int, seed: int) -> np.ndarray:
     """Fold id (0..n_folds-1) of each unit; folds are shuffled with `seed` and stratified by treatment."""
+    from sklearn.model_selection import StratifiedKFold
+
     t = np.asarray(treatment)
     folds = np.full(len(t), -1, dtype=np.int64)
     skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
@@ -52,6 +57,8 @@ def stratified_folds(treatment: np.ndarray | pd.Series, n_folds: int, seed: int)
 
 def with_seed(model: BaseEstimator, seed: int) -> BaseEstimator:
     """An unfitted clone of `model`, with `random_state=seed` when the model has one."""
+    from sklearn.base import clone
+
     m = clone(model)
     return m.set_params(random_state=seed) if "random_state" in m.get_params() else m
 
@@ -87,6 +94,8 @@ def cross_fit_predict(
     `seed`, the model of fold k gets `random_state = seed + k`. With `predict_X=False` only the
     counterfactual copies are predicted (`oof` stays NaN): an S-learner's lift needs no more.
     """
+    from sklearn.base import clone
+
     y = np.asarray(y)
     folds = np.asarray(folds)
     if len(folds) != len(X):

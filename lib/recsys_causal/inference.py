@@ -14,17 +14,28 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from recsys_causal.bootstrap import cluster_codes, cluster_sums, draw_counts
 from recsys_causal.seeds import stream_rng
 
 
 def normal_quantile(level: float = 0.95) -> float:
-    """The two-sided normal quantile z of an interval at `level` (1.96 at 0.95)."""
+    """The two-sided normal quantile z of an interval at `level` (1.96 at 0.95).
+
+    `scipy.special.ndtri` is what `scipy.stats.norm.ppf` computes (a test checks they agree),
+    without importing scipy.stats, which every kernel would otherwise pay for at start."""
+    from scipy.special import ndtri
+
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level}")
-    return float(stats.norm.ppf(0.5 + level / 2.0))
+    return float(ndtri(0.5 + level / 2.0))
+
+
+def two_sided_p_value(z: float | np.ndarray) -> float | np.ndarray:
+    """P(|Z| >= |z|) for a standard normal Z: `scipy.stats.norm.sf` doubled, as `ndtr(-|z|)`."""
+    from scipy.special import ndtr
+
+    return 2.0 * ndtr(-np.abs(z))
 
 
 Z95 = normal_quantile(0.95)  # the two-sided 95% normal quantile, used by every interval

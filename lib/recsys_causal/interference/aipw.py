@@ -14,10 +14,10 @@ estimate mean(A Y / π - (1 - A) Y / (1 - π)).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
 
 from recsys_causal.crossfit import cross_fit_predict, stratified_folds
 from recsys_causal.inference import Z95, mean_with_se
@@ -32,6 +32,9 @@ from recsys_causal.interference.randomized import difference_in_means
 from recsys_causal.params import InterferenceParams
 from recsys_causal.scores import aipw_score
 from recsys_causal.seeds import stream_seed
+
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
 
 #: The T-learner behind AIPW / DR is always this model kind; the policy score uses the best one.
 AIPW_MODEL = "LightGBM"

@@ -13,8 +13,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-from sklearn.model_selection import train_test_split
 
 from recsys_causal.crossfit import cross_fit_predict
 from recsys_causal.interference.features import (
@@ -82,6 +80,8 @@ class OutcomeModels:
 
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     """RMSE, MAE and R² of predictions."""
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
     return {
         "rmse": float(np.sqrt(mean_squared_error(y, pred))),
         "mae": float(mean_absolute_error(y, pred)),
@@ -99,6 +99,8 @@ def fit_outcome_models(
     enc: EncodedFeatures, params: InterferenceParams, seed: int, kinds: tuple[str, ...] = MODEL_KINDS
 ) -> OutcomeModels:
     """Split stratified by treatment (`params.test_size` held out), fit each model, score both splits."""
+    from sklearn.model_selection import train_test_split
+
     idx = np.arange(len(enc.X))
     train_idx, test_idx = train_test_split(
         idx, test_size=params.test_size, random_state=seed, stratify=enc.treatment.to_numpy()

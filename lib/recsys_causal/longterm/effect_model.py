@@ -12,18 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from lightgbm import LGBMRegressor
-from sklearn.base import clone
-from sklearn.inspection import permutation_importance
-from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-from sklearn.model_selection import GroupKFold
-from sklearn.pipeline import Pipeline
 
-from recsys_causal.longterm.propensity import model_pipeline
 from recsys_causal.longterm.segments import quantile_buckets
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 try:  # the panel module owns the covariate list; keep a copy until it exists
     from recsys_causal.longterm.panel import PRE_TREATMENT_COVARIATES as _COVS
@@ -54,6 +51,10 @@ class EffectModelConfig:
 def effect_pipeline(features: Sequence[str], config: EffectModelConfig, seed: int) -> Pipeline:
     """The long-term nuisance models' own encoder (numeric raw, day of week one-hot) + LightGBM:
     `model_pipeline`, so the smoother reads its covariates exactly as the nuisances do."""
+    from lightgbm import LGBMRegressor
+
+    from recsys_causal.longterm.encoding import model_pipeline
+
     cats = [c for c in features if c in CATEGORICAL_FEATURES]
     nums = [c for c in features if c not in CATEGORICAL_FEATURES]
     model = LGBMRegressor(
@@ -81,6 +82,8 @@ class EffectModelResult:
 
 
 def _fold_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
     return {
         "rmse": float(np.sqrt(mean_squared_error(y, pred))),
         "mae": float(mean_absolute_error(y, pred)),
@@ -116,6 +119,10 @@ def fit_effect_model(
     against the oracle CATE when given), and moderator importance: LightGBM gain of a model fit
     on all rows, and permutation importance (increase in held-out MSE) averaged over the folds.
     """
+    from sklearn.base import clone
+    from sklearn.inspection import permutation_importance
+    from sklearn.model_selection import GroupKFold
+
     features = list(features)
     missing = [c for c in [*features, target, group] if c not in data.columns]
     if missing:

@@ -15,13 +15,10 @@ fixed is reported beside it to show how much too narrow it is.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
-from sklearn.linear_model import Ridge
-from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-from sklearn.pipeline import Pipeline
 
 from recsys_causal.bootstrap import cluster_bootstrap_mean, cluster_codes, map_replicates
 from recsys_causal.crossfit import cross_fit_predict, group_folds
@@ -34,10 +31,11 @@ from recsys_causal.longterm.propensity import (
     check_pre_treatment,
     covariate_lists,
     lgbm_kwargs,
-    model_pipeline,
-    split_encoder,
 )
 from recsys_causal.params import LongtermParams
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 OUTCOME_MODELS: tuple[str, ...] = ("linear_ridge", "lightgbm")
 GCOMP_METHOD = "G-computation"
@@ -60,6 +58,10 @@ def outcome_feature_names(drop: Sequence[str] = ()) -> list[str]:
 def make_outcome_model(model: str, lt: LongtermParams, seed: int = 0, drop: Sequence[str] = ()) -> Pipeline:
     """Unfitted outcome pipeline: 'linear_ridge' or 'lightgbm' (treatment passed through),
     on the covariates less `drop`."""
+    from sklearn.linear_model import Ridge
+
+    from recsys_causal.longterm.encoding import model_pipeline
+
     num, cat = covariate_lists(drop)
     if model == "linear_ridge":
         return model_pipeline(num, cat, True, Ridge(alpha=lt.ridge_alpha), passthrough=(TREATMENT,))
@@ -78,6 +80,8 @@ def fit_outcome_oof(
     Uses `lt.n_folds`, `lt.ridge_alpha` and `lt.lgbm_*`; `drop` withholds covariates. Fold
     metrics score the prediction at the observed treatment on held-out users.
     """
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
     X, est, X1, X0 = _encoded_arms(panel, make_outcome_model(model, lt, seed, drop))
     y = panel[OUTCOME].to_numpy(dtype=float)
     groups = panel[GROUP].to_numpy()
@@ -127,6 +131,8 @@ def counterfactual_table(panel: pd.DataFrame, predictions: dict[str, tuple[np.nd
 def _encoded_arms(panel: pd.DataFrame, pipeline: Pipeline) -> tuple[np.ndarray, Pipeline, np.ndarray, np.ndarray]:
     """(encoded inputs, the steps fitted per fold, the inputs with treatment set to 1, to 0):
     the encoder's last column is the treatment, which `make_outcome_model` passes through."""
+    from recsys_causal.longterm.encoding import split_encoder
+
     X, rest, names = split_encoder(pipeline, panel)
     if names[-1] != TREATMENT:
         raise ValueError(f"the outcome model's last input is {names[-1]!r}, expected {TREATMENT!r}")
@@ -180,6 +186,8 @@ def lgbm_refit_bootstrap(panel: pd.DataFrame, lt: LongtermParams, counts: np.nda
     predicts y1 and y0 for those rows and takes their count-weighted mean difference. Returns
     (full-sample estimate, replicates); costs one LightGBM fit per replicate.
     """
+    from sklearn.base import clone
+
     X, est, X1, X0 = _encoded_arms(panel, make_outcome_model("lightgbm", lt, seed))
     y = panel[OUTCOME].to_numpy(dtype=float)
     codes, g = cluster_codes(panel[GROUP].to_numpy())

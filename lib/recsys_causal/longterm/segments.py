@@ -13,10 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 from recsys_causal.bootstrap import BootstrapResult, cluster_bootstrap_mean
+from recsys_causal.inference import two_sided_p_value
 from recsys_causal.longterm.panel import DAYS_OF_WEEK
 
 # segment type -> (source column, readable name)
@@ -128,11 +127,13 @@ def normal_p_values(estimate: np.ndarray, se: np.ndarray) -> np.ndarray:
     se = np.asarray(se, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(se > 0, est / se, np.nan)
-    return 2.0 * stats.norm.sf(np.abs(z))
+    return two_sided_p_value(z)
 
 
 def adjust_p_values(p: np.ndarray, method: str) -> np.ndarray:
     """Holm ('holm') or Benjamini-Hochberg ('bh') adjusted p-values; NaN entries stay NaN."""
+    from statsmodels.stats.multitest import multipletests
+
     if method not in MULTIPLICITY_METHODS:
         raise ValueError(f"multiplicity method must be one of {sorted(MULTIPLICITY_METHODS)}, got '{method}'")
     p = np.asarray(p, dtype=float)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.preprocessing import StandardScaler
 
 from recsys_causal.longterm.propensity import NUMERIC_COVARIATES, propensity_metrics
 from recsys_causal.params import Params
@@ -59,6 +57,9 @@ def confounder_strengths(panel: pd.DataFrame) -> pd.DataFrame:
     two absolute values (`confounding_score`, the rough size of the bias that omitting it
     would leave); sorted by that score.
     """
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
     history = [c for c in NUMERIC_COVARIATES if c not in CALENDAR_COVARIATES]
     X = panel[history].to_numpy(float)
     keep = X.std(axis=0) > 0

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
 
 from recsys_causal.bootstrap import cluster_bootstrap_diff_in_means, cluster_bootstrap_mean
 from recsys_causal.data.kuairec import interactions_from_table, typed_table
@@ -162,6 +161,8 @@ def true_form_propensity_oof(panel: pd.DataFrame, lt: LongtermParams, seed: int)
     """Out-of-fold e(X) from a logistic regression on the simulator's treatment inputs
     (`treatment_design`), cross-fitted by user like chapter 02's models: a correctly specified
     propensity model, so that double robustness has one right nuisance model to lean on."""
+    from sklearn.linear_model import LogisticRegression
+
     return cross_fit_propensity(LogisticRegression(C=1e6, solver="newton-cholesky", max_iter=200), treatment_design(panel), panel, lt.n_folds)
 
 
