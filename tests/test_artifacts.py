@@ -308,3 +308,30 @@ def test_a_background_build_reports_its_own_seconds_not_the_wait(tmp_path):
     out = io.StringIO()
     assert BackgroundBuild(get_chapter("validation_01"), proc, log, started=time.perf_counter() - 7.0).wait(out)
     assert "(7.0 s)" in out.getvalue()  # without the line: the time since the start
+
+
+def test_the_pattern_import_scan_finds_what_the_syntax_tree_finds():
+    """`scan_imports` (what the fingerprints use) against `imports_in` (the syntax tree): on every
+    module of the package it finds the same modules, and on tricky source no fewer."""
+    from recsys_causal.artifacts import PACKAGE_DIR, _module_file, imports_in, module_closure, scan_imports
+
+    for f in sorted(PACKAGE_DIR.rglob("*.py")):
+        src = f.read_text()
+        tree, scan = imports_in(src, str(f)), scan_imports(src)
+        assert tree <= scan, (f, tree - scan)
+        closure = set(module_closure(sorted(tree))) if tree else set()
+        extra = [m for m in scan - tree if _module_file(m, PACKAGE_DIR) is not None and _module_file(m, PACKAGE_DIR) not in closure]
+        assert not extra, (f, extra)  # anything more is a quoted import that names no other file
+    tricky = (
+        "import os, recsys_causal.inference as inf\n"
+        "from recsys_causal.longterm import (  # the models\n    gcomp,\n    propensity as p,  # e(X)\n)\n"
+        "def f():\n    from recsys_causal.bootstrap import \\\n        draw_counts\n"
+        "    from . import sibling\n    from recsys_causal.validation.metrics import *\n"
+        "if True: import recsys_causal.style; import recsys_causal.paths\n"
+    )
+    expected = imports_in(tricky)
+    assert expected == {"recsys_causal.inference", "recsys_causal.longterm", "recsys_causal.longterm.gcomp",
+                        "recsys_causal.longterm.propensity", "recsys_causal.bootstrap",
+                        "recsys_causal.bootstrap.draw_counts", "recsys_causal.validation.metrics",
+                        "recsys_causal.validation.metrics.*", "recsys_causal.style", "recsys_causal.paths"}
+    assert scan_imports(tricky) == expected

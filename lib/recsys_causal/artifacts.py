@@ -17,6 +17,7 @@ import importlib
 import importlib.util
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -66,11 +67,12 @@ def _imports(path: Path, pkg: str = "recsys_causal") -> frozenset[str]:
 
 @functools.lru_cache(maxsize=4096)
 def _imports_of_version(path: str, mtime_ns: int, size: int, pkg: str) -> frozenset[str]:
-    return frozenset(imports_in(Path(path).read_text(), path, pkg))
+    return frozenset(scan_imports(Path(path).read_text(), pkg))
 
 
 def imports_in(source: str, filename: str = "<source>", pkg: str = "recsys_causal") -> set[str]:
-    """Package modules some Python source imports anywhere (top level or inside functions)."""
+    """Package modules some Python source imports anywhere (top level or inside functions),
+    from its syntax tree: the reference `scan_imports` is tested against."""
     import ast
 
     out: set[str] = set()
@@ -80,6 +82,33 @@ def imports_in(source: str, filename: str = "<source>", pkg: str = "recsys_causa
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == pkg and not node.level:
             out.add(node.module)
             out |= {f"{node.module}.{a.name}" for a in node.names}  # `from pkg.sub import module`
+    return out
+
+
+_FROM_IMPORT = re.compile(r"(?:^|[;:])[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]*(\([^)]*\)|[^\n;#]*)", re.M)
+_IMPORT = re.compile(r"(?:^|[;:])[ \t]*import[ \t]+([^\n;#]*)", re.M)
+_COMMENT = re.compile(r"#[^\n]*")
+
+
+def scan_imports(source: str, pkg: str = "recsys_causal") -> set[str]:
+    """`imports_in` without parsing: import statements found by pattern, twenty times faster, which
+    every kernel and command pays when it computes the code fingerprints. A test checks that it
+    equals `imports_in` on every module of the package; on other text it may find more (an import
+    quoted at the start of a docstring line), never less, so a fingerprint only ever covers more."""
+    source = source.replace("\\\n", " ")
+    out: set[str] = set()
+    for m in _FROM_IMPORT.finditer(source):
+        module = m.group(1)
+        if module.split(".")[0] != pkg:
+            continue
+        out.add(module)
+        names = _COMMENT.sub("", m.group(2)).strip("() \n\t")
+        out |= {f"{module}.{n.split()[0]}" for n in names.split(",") if n.strip()}
+    for m in _IMPORT.finditer(source):
+        for alias in m.group(1).split(","):
+            parts = alias.split()
+            if parts and parts[0].split(".")[0] == pkg:
+                out.add(parts[0])
     return out
 
 
