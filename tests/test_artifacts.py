@@ -313,7 +313,13 @@ def test_a_background_build_reports_its_own_seconds_not_the_wait(tmp_path):
 def test_the_pattern_import_scan_finds_what_the_syntax_tree_finds():
     """`scan_imports` (what the fingerprints use) against `imports_in` (the syntax tree): on every
     module of the package it finds the same modules, and on tricky source no fewer."""
-    from recsys_causal.artifacts import PACKAGE_DIR, _module_file, imports_in, module_closure, scan_imports
+    from recsys_causal.artifacts import (
+        PACKAGE_DIR,
+        _module_file,
+        imports_in,
+        module_closure,
+        scan_imports,
+    )
 
     for f in sorted(PACKAGE_DIR.rglob("*.py")):
         src = f.read_text()
