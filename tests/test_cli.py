@@ -100,21 +100,21 @@ def test_failing_chapter_stops_run_names_it_and_damages_nothing(tmp_path):
 
     project = copy_project(tmp_path / "project")
     base = ["run", "--params", "params/test.yaml", "--run-name", "fail", "--no-render"]
-    r = run_cli([*base, "--only", "longterm_02"], project)
+    r = run_cli([*base, "--only", "longterm_01"], project)
     assert r.returncode == 0, r.stderr[-2000:]
     run_dir = project / "data/runs/fail"
-    executed = run_dir / "executed/longterm/02_propensity.ipynb"
+    executed = run_dir / "executed/longterm/01_panel.ipynb"
     kept = {p: p.read_bytes() for p in (executed, run_dir / "params.yaml", run_dir / "run_info.json")}
-    target = next(c for c in CHAPTERS if c.id == "longterm_02")
+    target = next(c for c in CHAPTERS if c.id == "longterm_01")
     nb = nbformat.read(project / target.notebook, as_version=4)
     nb.cells.insert(3, nbformat.v4.new_code_cell("raise RuntimeError('deliberate failure for the test')"))
     nbformat.write(nb, project / target.notebook)
     r = run_cli([*base, "--only", "longterm", "--set", "longterm.n_bootstrap=60"], project)
     assert r.returncode == 1
-    assert "longterm_02" in r.stderr and "deliberate failure" in r.stderr
-    failed = run_dir / "executed/longterm/02_propensity.failed.ipynb"
+    assert "longterm_01" in r.stderr and "deliberate failure" in r.stderr
+    failed = run_dir / "executed/longterm/01_panel.failed.ipynb"
     assert str(failed) in r.stderr and "deliberate failure" in failed.read_text()
-    assert "longterm_03" not in r.stdout  # the run stopped
+    assert "longterm_02" not in r.stdout  # the run stopped at its first chapter
     assert {p: p.read_bytes() for p in kept} == kept  # the good notebook and the run's record
     manifest = json.loads((run_dir / "manifest.json").read_text())
     entry = manifest["artifacts"]["kuairec_long_term_panel.parquet"]
