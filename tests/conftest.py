@@ -60,11 +60,21 @@ def xdist_group_of(item: pytest.Item) -> str | None:
     return None
 
 
-def _start_rank(item: pytest.Item) -> int:
-    """Sort key under xdist: grouped tests keep their order, ungrouped slow ones come first."""
-    if xdist_group_of(item) is not None:
-        return 0  # xdist starts the groups first anyway (the largest first)
-    return 1 if item.get_closest_marker("slow") or item.get_closest_marker("e2e") else 2
+#: fixtures that wait for the root `quarto render`, which starts once the end-to-end run is done
+RENDER_FIXTURES = frozenset({"e2e_book", "e2e_root_render", "rendered_book"})
+
+
+def _start_rank(item: pytest.Item) -> tuple[int, int]:
+    """Sort key under xdist: grouped tests first, ungrouped slow ones next, the rest last.
+
+    Inside the end-to-end group: the tests of the run, then the notebooks, then the tests of
+    the Quarto book, so the worker does the first two while the root render runs beside it
+    instead of waiting for it."""
+    if xdist_group_of(item) is not None:  # xdist starts the groups first anyway (the largest first)
+        if item.path.suffix == ".ipynb":
+            return 0, 1
+        return 0, 2 if RENDER_FIXTURES & set(getattr(item, "fixturenames", ())) else 0
+    return (1 if item.get_closest_marker("slow") or item.get_closest_marker("e2e") else 2), 0
 
 
 @pytest.hookimpl(tryfirst=True)
