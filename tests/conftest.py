@@ -5,7 +5,8 @@
 hands the result to the end-to-end tests, so the pipeline runs once per session. Where Quarto is
 found, `e2e_run` then starts `quarto render` at the root of a copy of the finished project, as a
 Quarto user would; that book is the one the browser and PDF tests check (`e2e_book`), so the
-session renders the Quarto book once. Without Quarto they check the fallback book.
+session renders the Quarto book once. Without Quarto they check the fallback book. The
+notebooks (nbval) then start from the end-to-end run's artifacts (`NotebookRunSeed`).
 
 Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`) the tests that share a session
 fixture land on one worker, and the longest chains start first (see `pytest_collection_modifyitems`).
