@@ -320,8 +320,7 @@ def e2e_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     if result.returncode != 0:
         pytest.fail(f"pipeline failed (exit {result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     render = None
-    users = {"e2e_root_render", "e2e_book", "rendered_book"}
-    if any(users & set(getattr(item, "fixturenames", ())) for item in request.session.items):
+    if any(RENDER_FIXTURES & set(getattr(item, "fixturenames", ())) for item in request.session.items):
         render = start_root_render(project, tmp_path_factory.mktemp("e2e-root-render") / "project")
     run = BookRun(project, project / "data" / "runs" / "e2e", project / "_book", result, seconds, render)
     E2E_RUNS.append(run)
@@ -379,7 +378,7 @@ class NotebookRunSeed:
         if self.done or item.path.suffix != ".ipynb":
             return
         self.done = True
-        if E2E_RUNS and E2E_RUNS[0].result.returncode == 0:
+        if E2E_RUNS:  # made, and finished without error (the fixture fails otherwise)
             seed_notebook_run(E2E_RUNS[0].run_dir, "params/test.yaml")
 
 
