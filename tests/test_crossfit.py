@@ -69,3 +69,13 @@ def test_group_folds_keep_groups_together_and_stratified_folds_balance_arms() ->
 def test_with_seed_sets_random_state_only_when_the_model_has_one() -> None:
     assert with_seed(_SeedEcho(), 5).random_state == 5
     assert isinstance(with_seed(LinearRegression(), 5), LinearRegression)
+
+
+def test_regression_metrics_known_answer():
+    """RMSE, MAE and R² on a hand-checked case; R² undefined on one row."""
+    from recsys_causal.crossfit import regression_metrics
+
+    m = regression_metrics(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 2.0, 3.0, 5.0]))
+    assert m == pytest.approx({"rmse": 0.5, "mae": 0.25, "r2": 0.8})
+    one = regression_metrics(np.array([2.0]), np.array([3.0]))
+    assert one["rmse"] == 1.0 and one["mae"] == 1.0 and np.isnan(one["r2"])

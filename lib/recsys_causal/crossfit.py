@@ -113,3 +113,15 @@ def cross_fit_predict(
         for j, Xc in enumerate(counterfactual_X):
             extra[j][test] = _predict(est, _rows(Xc, test), method)
     return CrossFit(oof, tuple(extra), folds)
+
+
+def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """RMSE, MAE and R² of held-out predictions: the one scoring of every outcome and effect
+    model's folds (R² is NaN on fewer than two rows, where it is undefined)."""
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    return {
+        "rmse": float(np.sqrt(mean_squared_error(y, pred))),
+        "mae": float(mean_absolute_error(y, pred)),
+        "r2": float(r2_score(y, pred)) if len(y) > 1 else np.nan,
+    }

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsys_causal.crossfit import cross_fit_predict
+from recsys_causal.crossfit import cross_fit_predict, regression_metrics
 from recsys_causal.interference.features import (
     ORACLE,
     TREATMENT,
@@ -76,17 +76,6 @@ class OutcomeModels:
     def best_model(self) -> str:
         """The model with the lowest held-out RMSE (a choice made without the oracle)."""
         return best_model_name(self.metrics)
-
-
-def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    """RMSE, MAE and R² of predictions."""
-    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-
-    return {
-        "rmse": float(np.sqrt(mean_squared_error(y, pred))),
-        "mae": float(mean_absolute_error(y, pred)),
-        "r2": float(r2_score(y, pred)),
-    }
 
 
 def best_model_name(metrics: pd.DataFrame) -> str:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from recsys_causal.crossfit import regression_metrics
 from recsys_causal.longterm.segments import quantile_buckets
 
 if TYPE_CHECKING:
@@ -81,16 +82,6 @@ class EffectModelResult:
     importance: pd.DataFrame
 
 
-def _fold_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-
-    return {
-        "rmse": float(np.sqrt(mean_squared_error(y, pred))),
-        "mae": float(mean_absolute_error(y, pred)),
-        "r2": float(r2_score(y, pred)) if len(y) > 1 else np.nan,
-    }
-
-
 def _oracle_metrics(pred: np.ndarray, cate: np.ndarray | None) -> dict[str, float]:
     if cate is None or np.isnan(cate).all():
         return {"oracle_cate_corr": np.nan, "oracle_cate_rmse": np.nan, "constant_oracle_rmse": np.nan}
@@ -148,7 +139,7 @@ def fit_effect_model(
         rows.append(
             {
                 "fold": str(fold), "rows": len(te), "users": int(pd.unique(groups[te]).size),
-                **_fold_metrics(y[te], p), **_oracle_metrics(p, None if cate is None else cate[te]),
+                **regression_metrics(y[te], p), **_oracle_metrics(p, None if cate is None else cate[te]),
             }
         )
         pi = permutation_importance(
@@ -157,7 +148,7 @@ def fit_effect_model(
         )
         perm[fold - 1] = pi.importances_mean
     rows.append(
-        {"fold": "overall (out-of-fold)", "rows": len(data), "users": n_groups, **_fold_metrics(y, pred), **_oracle_metrics(pred, cate)}
+        {"fold": "overall (out-of-fold)", "rows": len(data), "users": n_groups, **regression_metrics(y, pred), **_oracle_metrics(pred, cate)}
     )
     metrics = pd.DataFrame(rows)
     full = clone(base).fit(X, y)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_causal.bootstrap import cluster_bootstrap_mean, cluster_codes, map_replicates
-from recsys_causal.crossfit import cross_fit_predict, group_folds
+from recsys_causal.crossfit import cross_fit_predict, group_folds, regression_metrics
 from recsys_causal.inference import normal_quantile, sd_mcse, user_bootstrap_counts
 from recsys_causal.longterm.msm import MSM_METHOD, ORACLE_METHOD
 from recsys_causal.longterm.propensity import (
@@ -80,8 +80,6 @@ def fit_outcome_oof(
     Uses `lt.n_folds`, `lt.ridge_alpha` and `lt.lgbm_*`; `drop` withholds covariates. Fold
     metrics score the prediction at the observed treatment on held-out users.
     """
-    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-
     X, est, X1, X0 = _encoded_arms(panel, make_outcome_model(model, lt, seed, drop))
     y = panel[OUTCOME].to_numpy(dtype=float)
     groups = panel[GROUP].to_numpy()
@@ -101,9 +99,7 @@ def fit_outcome_oof(
         m = folds == k
         rows.append({
             "model": model, "fold": k, "n_rows": int(m.sum()), "n_users": int(len(np.unique(groups[m]))),
-            "rmse": float(np.sqrt(mean_squared_error(y[m], observed[m]))),
-            "mae": float(mean_absolute_error(y[m], observed[m])),
-            "r2": float(r2_score(y[m], observed[m])),
+            **regression_metrics(y[m], observed[m]),
         })
     return y1, y0, pd.DataFrame(rows)
 
