@@ -23,6 +23,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+#: The study's rules: a bias is told apart from zero beyond BIAS_Z Monte Carlo SEs, and a 95%
+#: interval is acceptable when its coverage lies in COVERAGE_BAND.
+BIAS_Z: float = 3.0
+COVERAGE_BAND: tuple[float, float] = (0.90, 0.99)
 GROUP_COLUMNS: tuple[str, ...] = ("world", "scenario", "estimator", "inference", "estimand")
 SUMMARY_COLUMNS: tuple[str, ...] = (
     *GROUP_COLUMNS,
@@ -180,7 +184,7 @@ def _row(summary: pd.DataFrame, scenario: str, estimator: str, inference: str | 
 
 
 def coverage_check(summary: pd.DataFrame, scenario: str, estimator: str, inference: str,
-                   lo: float = 0.90, hi: float = 0.99) -> dict[str, float | bool]:
+                   lo: float = COVERAGE_BAND[0], hi: float = COVERAGE_BAND[1]) -> dict[str, float | bool]:
     """Whether an estimator's coverage lies in [lo, hi], with its MCSE and replicates."""
     r = _row(summary, scenario, estimator, inference)
     if r is None:
@@ -191,7 +195,7 @@ def coverage_check(summary: pd.DataFrame, scenario: str, estimator: str, inferen
 
 
 def describe_coverage_check(summary: pd.DataFrame, scenario: str, estimator: str, inference: str,
-                            compare_inference: str | None = None, lo: float = 0.90, hi: float = 0.99) -> str:
+                            compare_inference: str | None = None, lo: float = COVERAGE_BAND[0], hi: float = COVERAGE_BAND[1]) -> str:
     """The acceptance check of the study, as a sentence (with the bootstrap's coverage beside it)."""
     chk = coverage_check(summary, scenario, estimator, inference, lo, hi)
     r = chk["n_replicates"]
@@ -227,7 +231,7 @@ def describe_coverage_check(summary: pd.DataFrame, scenario: str, estimator: str
 
 
 def describe_scenario(summary: pd.DataFrame, scenario: str, reference: str | None = "a",
-                      z: float = 3.0) -> str:
+                      z: float = BIAS_Z) -> str:
     """Which estimators are unbiased (|bias| < z MCSE) in a scenario, which are not, and what changed."""
     s = summary[summary["scenario"].eq(scenario)].drop_duplicates(["estimator", "estimand"])
     if s.empty:
@@ -254,7 +258,7 @@ def describe_scenario(summary: pd.DataFrame, scenario: str, reference: str | Non
     return "".join(parts) + "."
 
 
-def describe_direction(summary: pd.DataFrame, scenario: str, expected_sign: int = 1, z: float = 3.0,
+def describe_direction(summary: pd.DataFrame, scenario: str, expected_sign: int = 1, z: float = BIAS_Z,
                        cause: str = "the simulator's unmeasured confounder",
                        moral: str = "No adjustment for recorded history can remove this; bounding it is the job "
                                     "of the sensitivity analysis.") -> str:
@@ -272,7 +276,7 @@ def describe_direction(summary: pd.DataFrame, scenario: str, expected_sign: int 
             f"{_fmt(least['bias'])} on a true effect of {_fmt(least['mean_truth'])}. {moral}")
 
 
-def describe_interference(summary: pd.DataFrame, z: float = 3.0) -> str:
+def describe_interference(summary: pd.DataFrame, z: float = BIAS_Z) -> str:
     """Sentence on the randomized experiment: bias and coverage of every estimand."""
     s = summary[summary["world"].eq("interference")]
     if s.empty:
@@ -315,7 +319,7 @@ def describe_study(replicates: pd.DataFrame, summary: pd.DataFrame) -> str:
 
 
 def describe_double_robustness(summary: pd.DataFrame, scenario: str, damaged: Sequence[str],
-                               reference: str = "a", z: float = 3.0, right_model: str | None = None) -> str:
+                               reference: str = "a", z: float = BIAS_Z, right_model: str | None = None) -> str:
     """Scenario (b) or (c): how the estimators relying on the damaged model move, and whether AIPW holds.
 
     `right_model` is the label fragment (e.g. "logistic") of the AIPW rows whose intact nuisance
